@@ -1,0 +1,1 @@
+"""Prefect blocks of prefect-grok-video (installed as `prefect_grok_video.blocks`)."""

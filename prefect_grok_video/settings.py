@@ -1,0 +1,61 @@
+"""Configuration from the environment: every setting is `GROK_VIDEO_<NAME>`."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "GrokVideoSettings"]
+
+DEFAULT_BASE_URL = "https://platform.dataeyes.ai/grok/v1"
+DEFAULT_MODEL = "grok-imagine-video"
+MiB = 1024 * 1024
+
+
+class GrokVideoSettings(BaseSettings):
+    """Settings for the client and the CLI, read from `GROK_VIDEO_*` environment variables.
+
+    >>> GrokVideoSettings(api_key="xai-...").base_url
+    'https://platform.dataeyes.ai/grok/v1'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GROK_VIDEO_", extra="ignore")
+
+    api_key: SecretStr | None = Field(
+        default=None, description="API key sent as a bearer token (GROK_VIDEO_API_KEY)."
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="Base URL of the API; https://api.x.ai/v1 for xAI's own endpoint.",
+    )
+    model: str = Field(default=DEFAULT_MODEL, description="Model used when a row names none.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for an answer.")
+    write_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds to send one chunk of a request (large uploads)."
+    )
+    max_upload_bytes: int = Field(
+        default=512 * MiB, gt=0, description="Largest input video sent inline as a data URL."
+    )
+    max_download_bytes: int = Field(
+        default=2048 * MiB, gt=0, description="Largest generated video accepted for download."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base_url(cls, value: str) -> str:
+        url = httpx.URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeouts as an `httpx.Timeout`."""
+        return httpx.Timeout(
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            write=self.write_timeout,
+            pool=self.connect_timeout,
+        )
