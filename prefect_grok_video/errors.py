@@ -8,7 +8,7 @@ anything taken from a response passes through `redact` first.
     GrokVideoError
     ├── ConfigurationError          no API key, bad base URL: fix the configuration
     ├── InputError                  a `video`/`prompt`/`duration` value that cannot be sent
-    │   └── PreflightError          an input video that breaks the service's rules (MP4, codec, 2–15 s)
+    │   └── PreflightError          an input video that breaks the rules (MP4, codec, 2–15 s)
     ├── APIError                    the service answered with an HTTP error
     │   ├── AuthenticationError     401/403: wrong key or missing permission
     │   ├── UnknownModelError       the model id does not exist
@@ -18,7 +18,7 @@ anything taken from a response passes through `redact` first.
     │   └── ServiceError            5xx (retryable)
     ├── APIConnectionError          the service could not be reached, nothing was sent (retryable)
     ├── ResponseFormatError         an answer that is not the JSON the contract promises
-    ├── SubmitOutcomeUnknownError   a submit was sent but no answer came: a job may exist (not retryable)
+    ├── SubmitOutcomeUnknownError   a submit went out, no answer came: a job may exist (final)
     ├── PollTimeoutError            a job was still pending when the wait's deadline passed
     ├── JobFailedError              a job ended without a video (retryable for two error codes)
     └── DownloadError               a result could not be fetched or stored

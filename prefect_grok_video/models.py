@@ -111,7 +111,9 @@ class VideoJob(_Tolerant):
         else:
             code, detail = "moderated", "the generated video did not pass moderation"
         advice = JOB_ERROR_ADVICE.get(code, "see the service's message")
-        raise JobFailedError(f"job failed: {detail}; {advice}", code=code, request_id=self.request_id)
+        raise JobFailedError(
+            f"job failed: {detail}; {advice}", code=code, request_id=self.request_id
+        )
 
 
 class DownloadResult(BaseModel):

@@ -109,7 +109,8 @@ def _iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[_Box]:
         header = f.read(8)
         if len(header) < 8:
             raise _refuse(
-                "container", f"truncated MP4: it ends inside a box header at byte {offset}",
+                "container",
+                f"truncated MP4: it ends inside a box header at byte {offset}",
                 f"{offset} bytes",
             )
         size, kind = struct.unpack(">I4s", header)
@@ -241,9 +242,7 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
             moov = _read(f, box)
     assert ftyp is not None  # the first box is ftyp
     major = ftyp[0:4].decode("latin-1")
-    compatible = tuple(
-        ftyp[i : i + 4].decode("latin-1") for i in range(8, len(ftyp) - 3, 4)
-    )
+    compatible = tuple(ftyp[i : i + 4].decode("latin-1") for i in range(8, len(ftyp) - 3, 4))
     if not ({major, *compatible} & _MP4_BRANDS):
         found = "QuickTime MOV" if major == "qt  " else f"brand '{major}'"
         raise _refuse(

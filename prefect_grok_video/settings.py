@@ -6,11 +6,33 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "GrokVideoSettings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT",
+    "GrokVideoSettings",
+    "check_base_url",
+]
 
 DEFAULT_BASE_URL = "https://platform.dataeyes.ai/grok/v1"
 DEFAULT_MODEL = "grok-imagine-video"
 MiB = 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 512 * MiB
+DEFAULT_MAX_DOWNLOAD_BYTES = 2048 * MiB
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=300.0, pool=10.0)
+
+
+def check_base_url(value: str) -> str:
+    """`value` without a trailing slash, or `ValueError` unless it is an http(s) URL."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"base_url must be an http(s) URL, got {value!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 class GrokVideoSettings(BaseSettings):
@@ -30,25 +52,32 @@ class GrokVideoSettings(BaseSettings):
         description="Base URL of the API; https://api.x.ai/v1 for xAI's own endpoint.",
     )
     model: str = Field(default=DEFAULT_MODEL, description="Model used when a row names none.")
-    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
-    read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for an answer.")
+    connect_timeout: float = Field(
+        default=DEFAULT_TIMEOUT.connect, gt=0, description="Seconds to connect."
+    )
+    read_timeout: float = Field(
+        default=DEFAULT_TIMEOUT.read, gt=0, description="Seconds to wait for an answer."
+    )
     write_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds to send one chunk of a request (large uploads)."
+        default=DEFAULT_TIMEOUT.write,
+        gt=0,
+        description="Seconds to send one chunk of a request (large uploads).",
     )
     max_upload_bytes: int = Field(
-        default=512 * MiB, gt=0, description="Largest input video sent inline as a data URL."
+        default=DEFAULT_MAX_UPLOAD_BYTES,
+        gt=0,
+        description="Largest input video sent inline as a data URL.",
     )
     max_download_bytes: int = Field(
-        default=2048 * MiB, gt=0, description="Largest generated video accepted for download."
+        default=DEFAULT_MAX_DOWNLOAD_BYTES,
+        gt=0,
+        description="Largest generated video accepted for download.",
     )
 
     @field_validator("base_url")
     @classmethod
     def _http_base_url(cls, value: str) -> str:
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return check_base_url(value)
 
     @property
     def timeout(self) -> httpx.Timeout:
