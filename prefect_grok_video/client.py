@@ -457,8 +457,10 @@ class AsyncGrokVideoClient:
         self, response: httpx.Response, operation: str, request_id: str | None
     ) -> GrokVideoError:
         """The error for an HTTP error answer (the API key is redacted from anything echoed)."""
+        secrets = [self._api_key.get_secret_value()]
         message, code = _service_message(response)
-        message = redact(message, [self._api_key.get_secret_value()])
+        message = redact(message, secrets)
+        code = redact(code, secrets) if code else None
         status = response.status_code
         text = f"{operation} refused with HTTP {status}: {message}"
         context: dict[str, Any] = {"status_code": status, "code": code, "request_id": request_id}

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_DURATION",
     "MAX_PROMPT_CHARS",
     "MIN_DURATION",
+    "STORAGE_PROTOCOLS",
     "VideoInput",
     "check_duration",
     "check_prompt",
@@ -57,6 +58,12 @@ MAX_PROMPT_CHARS = 4096
 #: Bytes read per chunk when encoding a file: a multiple of 3, so chunks encode independently.
 _CHUNK = 3 * 64 * 1024
 _ACCEPTED_DATA_TYPES = ("video/mp4", "application/octet-stream", "")
+#: fsspec protocols read as storage (their packages, e.g. s3fs, must be installed). Others that
+#: fsspec knows (ftp, http caches, archives...) are refused as not meant for inputs.
+STORAGE_PROTOCOLS = frozenset(
+    {"file", "local", "memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci",
+     "oss", "hdfs", "webhdfs", "sftp", "ssh", "smb", "dbfs", "hf"}
+)  # fmt: skip
 
 VideoKind = Literal["url", "data_url", "file_id", "file"]
 
@@ -187,7 +194,7 @@ def _decode_data_url(value: str) -> tuple[str, bytes]:
 
 def _is_remote_fsspec(value: str) -> bool:
     scheme, sep, _ = value.partition("://")
-    return bool(sep) and scheme.lower() in fsspec.available_protocols() and scheme != "file"
+    return bool(sep) and scheme.lower() in STORAGE_PROTOCOLS and scheme.lower() != "file"
 
 
 def resolve_video(
@@ -220,10 +227,10 @@ def resolve_video(
             raise InputError(f"{FILE_ID_PREFIX} needs an id after it, e.g. file_id:file-abc123")
         return VideoInput("file_id", value)
     scheme, sep, _ = value.partition("://")
-    if sep and scheme.lower() not in fsspec.available_protocols():
+    if sep and scheme.lower() not in STORAGE_PROTOCOLS:
         raise InputError(
             f"unsupported URL scheme {scheme!r}: use http(s)://, data:, file_id:, a local path "
-            "or an fsspec URL such as s3://"
+            "or a storage URL such as s3://, gs://, az:// or memory://"
         )
     location = _locate(value, base_dir)
     try:
