@@ -233,6 +233,7 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
             _describe_non_mp4(head),
         )
     ftyp = moov = None
+    media = fragments = False
     for box in _iter_boxes(f, 0, size):
         if box.type == "ftyp" and ftyp is None:
             ftyp = _read(f, box)
@@ -240,6 +241,10 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
             if box.end - box.payload > _MAX_MOOV_BYTES:
                 raise _refuse("container", "the MP4's 'moov' box is implausibly large", "moov")
             moov = _read(f, box)
+        elif box.type == "mdat":
+            media = True
+        elif box.type == "moof":
+            fragments = True
     assert ftyp is not None  # the first box is ftyp
     major = ftyp[0:4].decode("latin-1")
     compatible = tuple(ftyp[i : i + 4].decode("latin-1") for i in range(8, len(ftyp) - 3, 4))
@@ -258,12 +263,22 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
             "was cut short)",
             "no moov",
         )
+    if not media:
+        raise _refuse(
+            "container",
+            "incomplete MP4: it has no media data ('mdat' box); the file was cut short after its "
+            "header (download or copy it again)",
+            "no mdat",
+        )
     boxes = _child_boxes(moov)
     codec, width, height, track_duration = _video_track(boxes)
-    mvhd = _timescale_duration(boxes.get("mvhd", [b""])[0])
-    duration = mvhd[1] / mvhd[0] if mvhd else track_duration
-    if duration is None and mvhd is None and "mvex" in boxes:
+    if fragments and "mvex" in boxes:
+        # In a fragmented MP4, mvhd and mdhd count only the samples inside moov (often none, or
+        # just the first fragment): the whole length is in mvex/mehd, when the muxer wrote one.
         duration = _fragmented_duration(boxes)
+    else:
+        mvhd = _timescale_duration(boxes.get("mvhd", [b""])[0])
+        duration = mvhd[1] / mvhd[0] if mvhd else track_duration
     return Mp4Info(major, compatible, duration, codec, width, height)
 
 
@@ -271,7 +286,7 @@ def _fragmented_duration(moov: dict[str, list[bytes]]) -> float | None:
     """Duration of a fragmented MP4 from `mvex/mehd` and the `mvhd` timescale."""
     mehd = _child_boxes(moov["mvex"][0]).get("mehd", [b""])[0]
     mvhd = moov.get("mvhd", [b""])[0]
-    if len(mehd) < 8 or len(mvhd) < 20:
+    if len(mehd) < (12 if mehd[:1] == b"\x01" else 8) or len(mvhd) < 20:
         return None
     timescale = struct.unpack_from(">I", mvhd, 20 if mvhd[0] == 1 else 12)[0]
     value = struct.unpack_from(">Q" if mehd[0] == 1 else ">I", mehd, 4)[0]
@@ -291,7 +306,10 @@ def check(info: Mp4Info) -> Mp4Info:
         )
     if info.duration is None:
         raise _refuse(
-            "duration", "the MP4 does not say how long it is (no duration in its header)", None
+            "duration",
+            "the MP4 does not say how long it is (no duration in its header, as in a fragmented "
+            "MP4): remux it into a plain MP4, e.g. `ffmpeg -i in.mp4 -c copy out.mp4`",
+            None,
         )
     seconds = round(info.duration, 3)
     if not MIN_INPUT_SECONDS <= seconds <= MAX_INPUT_SECONDS:

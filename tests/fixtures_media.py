@@ -1,0 +1,239 @@
+"""Real media made at test time with PyAV (never downloaded): MP4 clips and files that are not.
+
+`make_mp4` encodes a tiny clip (64x64 by default, so it takes milliseconds); `mp4_factory` caches
+clips per parameters for the session; the named fixtures below are the usual cases. The files are
+shared by the whole session: copy one before changing it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+__all__ = ["make_audio_mp4", "make_large_mp4", "make_mp4"]
+
+#: codec argument -> (PyAV encoder, encoder options)
+_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "h264": ("libx264", {"preset": "ultrafast"}),
+    "h265": ("libx265", {"preset": "ultrafast", "x265-params": "log-level=error"}),
+    "av1": ("libsvtav1", {"preset": "12"}),
+    "mpeg4": ("mpeg4", {}),
+    "vp9": ("libvpx-vp9", {"deadline": "realtime", "cpu-used": "8"}),
+}
+#: container argument -> FFmpeg muxer
+_MUXERS = {"mp4": "mp4", "mov": "mov", "webm": "webm", "matroska": "matroska", "mkv": "matroska"}
+_FOUR_GIB = 1 << 32
+
+
+def _fill(frame: av.VideoFrame, index: int, rng: random.Random | None) -> None:
+    """Paint frame `index`: a moving diagonal gradient in luma and a shifting tint (or noise)."""
+    for number, plane in enumerate(frame.planes):
+        if rng is not None:
+            plane.update(rng.randbytes(plane.buffer_size))
+        elif number == 0:
+            rows = (
+                bytes((x * 4 + y * 2 + index * 9) % 256 for x in range(plane.line_size))
+                for y in range(plane.height)
+            )
+            plane.update(b"".join(rows))
+        else:
+            plane.update(
+                bytes([(index * (5 + 6 * number) + 60 * number) % 256]) * plane.buffer_size
+            )
+
+
+def make_mp4(
+    path: str | os.PathLike[str],
+    *,
+    codec: str = "h264",
+    seconds: float = 3.0,
+    fps: int = 10,
+    width: int = 64,
+    height: int = 64,
+    container: str = "mp4",
+    faststart: bool = False,
+    fragmented: bool = False,
+    movflags: str | None = None,
+    gop: int | None = None,
+    noise: bool = False,
+) -> Path:
+    """Encode a `seconds`-long clip of moving colours to `path` and return the path.
+
+    `fragmented` writes `frag_keyframe+empty_moov` (mvhd duration 0); `movflags` replaces the
+    flags outright; `gop` sets the keyframe interval; `noise` fills frames with random bytes so the
+    clip compresses badly (a large `mdat`).
+    """
+    path = Path(path)
+    encoder, encoder_options = _ENCODERS[codec]
+    if codec == "av1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr otherwise
+    options = dict(encoder_options)
+    if gop is not None:
+        options["g"] = str(gop)
+    flags = [*(["faststart"] if faststart else []), *(["frag_keyframe", "empty_moov"] * fragmented)]
+    if movflags is not None:
+        flags = [movflags]
+    muxer_options = {"movflags": "+".join(flags)} if flags else {}
+    rng = random.Random(f"{codec}-{seconds}-{width}x{height}") if noise else None
+    with av.open(str(path), "w", format=_MUXERS[container], options=muxer_options) as output:
+        stream = output.add_stream(encoder, rate=fps, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(round(seconds * fps)):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            _fill(frame, index, rng)
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+def make_audio_mp4(path: str | os.PathLike[str], *, seconds: float = 3.0) -> Path:
+    """Encode an MP4 holding only an AAC audio track (a quiet tone) and return its path."""
+    path = Path(path)
+    rate, samples = 44100, 1024
+    with av.open(str(path), "w", format="mp4") as output:
+        stream = output.add_stream("aac", rate=rate, layout="mono")
+        for index in range(round(seconds * rate / samples)):
+            frame = av.AudioFrame(format="fltp", layout="mono", samples=samples)
+            level = struct.pack("<f", 0.1 if index % 2 else -0.1)
+            frame.planes[0].update(
+                level * samples + bytes(frame.planes[0].buffer_size - 4 * samples)
+            )
+            frame.sample_rate, frame.pts, frame.time_base = rate, index * samples, Fraction(1, rate)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+def make_large_mp4(
+    path: str | os.PathLike[str], size_bytes: int, *, largesize: bool | None = None
+) -> Path:
+    """Write a valid 3 s H.264 MP4 padded to `size_bytes` with a trailing sparse `free` box.
+
+    The padding box uses a 64-bit (largesize) header when it exceeds 4 GiB, or when `largesize`
+    says so; nothing but the header is written, so even gigabytes take no time or disk.
+    """
+    path = make_mp4(path)
+    content = path.stat().st_size
+    if largesize is None:
+        largesize = size_bytes - content >= _FOUR_GIB
+    header_size = 16 if largesize else 8
+    box = max(size_bytes - content, header_size)
+    if largesize:
+        header = struct.pack(">I4sQ", 1, b"free", box)
+    else:
+        header = struct.pack(">I4s", box, b"free")
+    with path.open("r+b") as f:
+        f.seek(content)
+        f.write(header)
+        f.truncate(content + box)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mp4_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A callable taking `make_mp4`'s keyword arguments and returning a cached clip's path."""
+    folder = tmp_path_factory.mktemp("media")
+    cache: dict[tuple, Path] = {}
+
+    def factory(**kwargs) -> Path:
+        key = tuple(sorted(kwargs.items()))
+        if key not in cache:
+            container = kwargs.get("container", "mp4")
+            suffix = {"matroska": "mkv"}.get(container, container)
+            cache[key] = make_mp4(folder / f"clip{len(cache)}.{suffix}", **kwargs)
+        return cache[key]
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def h264_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s 64x64 H.264 MP4 (accepted by preflight)."""
+    return mp4_factory(codec="h264")
+
+
+@pytest.fixture(scope="session")
+def h265_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s 64x64 H.265 MP4 (accepted)."""
+    return mp4_factory(codec="h265")
+
+
+@pytest.fixture(scope="session")
+def av1_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s 64x64 AV1 MP4 (accepted)."""
+    return mp4_factory(codec="av1")
+
+
+@pytest.fixture(scope="session")
+def short_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 1 s H.264 MP4 (too short)."""
+    return mp4_factory(seconds=1.0)
+
+
+@pytest.fixture(scope="session")
+def long_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 20 s H.264 MP4 (too long)."""
+    return mp4_factory(seconds=20.0)
+
+
+@pytest.fixture(scope="session")
+def mpeg4_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s MPEG-4 Part 2 (`mp4v`) MP4 (refused codec)."""
+    return mp4_factory(codec="mpeg4")
+
+
+@pytest.fixture(scope="session")
+def vp9_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s VP9 (`vp09`) clip in an MP4 container (refused codec)."""
+    return mp4_factory(codec="vp9")
+
+
+@pytest.fixture(scope="session")
+def webm_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s VP9 WebM file (not an MP4)."""
+    return mp4_factory(codec="vp9", container="webm")
+
+
+@pytest.fixture(scope="session")
+def mov_clip(mp4_factory: Callable[..., Path]) -> Path:
+    """A 3 s H.264 QuickTime MOV (brand `qt  `, not an MP4)."""
+    return mp4_factory(container="mov")
+
+
+@pytest.fixture(scope="session")
+def truncated_clip(h264_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The H.264 clip cut in half (its `mdat` runs past the end of the file)."""
+    data = h264_clip.read_bytes()
+    path = tmp_path_factory.mktemp("truncated") / "truncated.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.fixture(scope="session")
+def not_mp4_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text file named like an MP4."""
+    path = tmp_path_factory.mktemp("text") / "notes.mp4"
+    path.write_text("these are notes, not a video\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def empty_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty file named like an MP4."""
+    path = tmp_path_factory.mktemp("empty") / "empty.mp4"
+    path.touch()
+    return path
+
+
+@pytest.fixture(scope="session")
+def audio_only_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 s MP4 with an AAC audio track and no video track."""
+    return make_audio_mp4(tmp_path_factory.mktemp("audio") / "audio.mp4")
