@@ -1,0 +1,103 @@
+"""Every knob of the emulator, with defaults that behave like the real service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from prefect_grok_video.settings import DEFAULT_MODEL
+
+__all__ = ["DEFAULT_EMULATOR_API_KEY", "EmulatorConfig", "GiB"]
+
+#: The bearer token the emulator accepts unless configured otherwise.
+DEFAULT_EMULATOR_API_KEY = "emulator-key"
+GiB = 1024**3
+
+_Probability = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class EmulatorConfig(BaseModel):
+    """Knobs of the emulator (immutable; unknown names are refused so typos fail loudly).
+
+    Probabilities (`p_*`) are drawn from one `random.Random(seed)`, only for knobs above 0, so
+    the same seed and the same sequence of requests give the same answers.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Authentication and models
+    api_key: str = Field(default=DEFAULT_EMULATOR_API_KEY, description="Accepted bearer token.")
+    forbidden_keys: frozenset[str] = Field(
+        default=frozenset(), description="Bearer tokens answered 403 permission_denied."
+    )
+    models: tuple[str, ...] = Field(default=(DEFAULT_MODEL,), description="Known model ids.")
+
+    # Job lifecycle
+    latency: float = Field(default=3.0, ge=0, description="Seconds a job stays pending.")
+    latency_jitter: float = Field(
+        default=0.0, ge=0, le=1, description="Latency varies by up to this fraction (seeded)."
+    )
+    seed: int = Field(default=0, description="Seed of the one random generator.")
+    default_duration: int = Field(default=6, description="Duration when a request gives none.")
+    assumed_input_seconds: float = Field(
+        default=5.0, gt=0, description="Input length assumed for URLs and file ids (not fetched)."
+    )
+    max_prompt_chars: int = Field(default=4096, gt=0, description="Longest accepted prompt.")
+    usd_per_second: float = Field(
+        default=0.05, ge=0, description="Made-up price of one output second, for `usage`."
+    )
+    url_ttl: float = Field(default=86400.0, gt=0, description="Seconds a result URL works.")
+    job_ttl: float | None = Field(
+        default=None,
+        gt=0,
+        description="A job not polled to a terminal status within this many seconds of its "
+        "creation reports `expired` (None: never).",
+    )
+
+    # Transport rules
+    max_body_bytes: int = Field(default=GiB, gt=0, description="Larger bodies get 413.")
+    require_content_length: bool = Field(
+        default=True, description="Refuse chunked uploads (no Content-Length) with 411."
+    )
+
+    # Rate limiting of submissions (token bucket)
+    submit_rate: float | None = Field(
+        default=1.0, gt=0, description="Submissions per second (None: unlimited)."
+    )
+    submit_burst: int = Field(default=1, ge=1, description="Bucket size of the rate limit.")
+    fractional_retry_after: bool = Field(
+        default=False, description="Send Retry-After as decimal seconds instead of whole ones."
+    )
+    storm_retry_after: float = Field(
+        default=1.0, gt=0, description="Retry-After of the spurious 429s (p_submit_429/p_poll_429)."
+    )
+
+    # Seeded faults
+    p_submit_5xx: float = _Probability
+    p_poll_5xx: float = _Probability
+    p_submit_429: float = _Probability
+    p_poll_429: float = _Probability
+    p_drop_after_accept: float = _Probability
+    p_first_attempt_unavailable: float = _Probability
+    p_slow: float = _Probability
+    slow_response_seconds: float = Field(
+        default=0.0, ge=0, description="Delay of a slow answer (with probability p_slow)."
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _some_model(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one model id is needed")
+        return value
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmulatorConfig:
+        """Load knobs from a JSON object file (e.g. `{"latency": 0.5, "p_poll_5xx": 0.1}`)."""
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+    def replace(self, **changes: Any) -> EmulatorConfig:
+        """A copy with `changes` applied and validated."""
+        return type(self).model_validate({**self.model_dump(), **changes})
