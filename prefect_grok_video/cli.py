@@ -130,7 +130,9 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         print(f"grok-video emulator: cannot listen on port {args.port}: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:  # SIGTERM stops as cleanly as Ctrl-C
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     rate = "unlimited" if config.submit_rate is None else f"{config.submit_rate:g}/s"
     print(f"Grok video API emulator listening on {server.base_url}", flush=True)
     print(f"  latency {config.latency:g} s, submit rate {rate}, seed {config.seed}")
@@ -143,7 +145,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         server.stop()
     print("emulator stopped", flush=True)
     return 0
