@@ -124,7 +124,7 @@ class EmulatorServer:
         except OSError:
             sock.close()
             raise
-        sock.listen(128)
+        sock.listen(2048)  # hundreds of concurrent clients connect at once in benchmarks
         sock.setblocking(False)
         self._socket = sock
         self.port = sock.getsockname()[1]
