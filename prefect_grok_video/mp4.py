@@ -1,8 +1,9 @@
 """A small reader of MP4 boxes and the service's input rules, checked before money is spent.
 
 The service accepts an MP4 container holding H.264, H.265 or AV1 video, 2 to 15 seconds long
-(API.md, section 1). `probe` reads only box headers and the `moov` box (never the media data),
-so checking a large file costs a few reads whatever its size; `preflight` applies the rules.
+(API.md, section 1). `probe` reads only box headers and the `moov` and `moof` boxes (never the
+media data), so checking a large file costs a few reads whatever its size; `preflight` applies
+the rules.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ _SIGNATURES = (
     (b"FLV", "FLV"),
     (b"OggS", "Ogg"),
     (b"\x00\x00\x01\xba", "MPEG program stream"),
-    (b"\x47", "MPEG transport stream"),
 )
+_TS_PACKET = 188  # an MPEG transport stream is 188-byte packets, each starting with 0x47
 _MAX_MOOV_BYTES = 64 * 1024 * 1024
+_MAX_MOOF_BYTES = 1024 * 1024  # a fragment header: ~16 bytes a sample, so ~65,000 samples
+_MAX_FRAGMENTS = 100_000  # a 2-15 s clip has at most a few thousand, even one per frame
 _VIDEO_FIX = "re-encode it, e.g. `ffmpeg -i in -c:v libx264 -an out.mp4`"
 
 
@@ -104,27 +107,26 @@ def _refuse(rule: str, message: str, found: str | None) -> PreflightError:
 def _iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[_Box]:
     """Yield the boxes between two offsets of `f`, checking each fits in the space it claims."""
     offset = start
-    while offset + 8 <= end:
+    while offset < end:
         f.seek(offset)
-        header = f.read(8)
-        if len(header) < 8:
+        header = f.read(min(8, end - offset))
+        size = struct.unpack(">I", header[:4])[0] if len(header) == 8 else None
+        if size == 1:
+            header += f.read(min(8, end - offset - 8))
+        if size is None or len(header) < (16 if size == 1 else 8):
+            # Even 1-7 stray bytes after the last box are a header cut short: a truncated file.
             raise _refuse(
                 "container",
-                f"truncated MP4: it ends inside a box header at byte {offset}",
-                f"{offset} bytes",
+                f"truncated MP4: it ends inside a box header at byte {offset}; the file was cut "
+                "short (download or copy it again)",
+                f"{end} bytes",
             )
-        size, kind = struct.unpack(">I4s", header)
-        payload = offset + 8
+        name = header[4:8].decode("latin-1")
         if size == 1:
-            large = f.read(8)
-            if len(large) < 8:
-                raise _refuse("container", "truncated MP4: box header cut short", f"{offset} bytes")
-            (size,) = struct.unpack(">Q", large)
-            payload += 8
+            (size,) = struct.unpack(">Q", header[8:])
         elif size == 0:
             size = end - offset
-        name = kind.decode("latin-1")
-        if size < payload - offset:
+        if size < len(header):
             raise _refuse(
                 "container", f"corrupt MP4: box '{name}' at byte {offset} has size {size}", name
             )
@@ -135,7 +137,7 @@ def _iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[_Box]:
                 f"{end - offset} remain; the file was cut short (download or copy it again)",
                 f"{end} bytes",
             )
-        yield _Box(name, offset, payload, offset + size)
+        yield _Box(name, offset, offset + len(header), offset + size)
         offset += size
 
 
@@ -165,54 +167,147 @@ def _child_boxes(data: bytes, start: int = 0) -> dict[str, list[bytes]]:
     return children
 
 
-def _timescale_duration(full_box: bytes) -> tuple[int, int] | None:
-    """(timescale, duration) of an `mvhd` or `mdhd` payload."""
-    if len(full_box) < 4:
-        return None
-    if full_box[0] == 1:
-        if len(full_box) < 32:
-            return None
-        timescale, duration = struct.unpack_from(">IQ", full_box, 20)
-        unknown = 0xFFFFFFFFFFFFFFFF
-    else:
-        if len(full_box) < 20:
-            return None
-        timescale, duration = struct.unpack_from(">II", full_box, 12)
-        unknown = 0xFFFFFFFF
-    if timescale == 0 or duration in (0, unknown):
-        return None
-    return timescale, duration
+def _first(boxes: dict[str, list[bytes]], kind: str) -> bytes:
+    return boxes.get(kind, [b""])[0]
 
 
-def _video_track(moov: dict[str, list[bytes]]) -> tuple[str, int | None, int | None, float | None]:
-    """(codec, width, height, duration) of the first video track, or codec None if there is none."""
+def _media_time(full_box: bytes) -> tuple[int, int] | None:
+    """(timescale, duration) of an `mvhd` or `mdhd` payload; duration 0 when not given."""
+    wide = full_box[:1] == b"\x01"
+    if len(full_box) < (32 if wide else 20):
+        return None
+    timescale, duration = struct.unpack_from(">IQ" if wide else ">II", full_box, 20 if wide else 12)
+    if duration == (1 << (64 if wide else 32)) - 1:  # all ones: unknown
+        duration = 0
+    return (timescale, duration) if timescale else None
+
+
+@dataclass(frozen=True)
+class _Track:
+    """The first video track in `moov`: codec, size, id and times in its `mdhd` timescale."""
+
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    track_id: int | None = None
+    timescale: int = 0
+    duration: int = 0  # from mdhd; in a fragmented MP4 it counts only the samples in moov
+    moov_ticks: int = 0  # the sum of stts: the samples described in moov
+
+
+def _video_track(moov: dict[str, list[bytes]]) -> _Track:
+    """The first video track of `moov` (codec None if there is none)."""
     for trak in moov.get("trak", []):
-        mdia = _child_boxes(trak).get("mdia", [b""])[0]
-        parts = _child_boxes(mdia)
-        hdlr = parts.get("hdlr", [b""])[0]
-        if hdlr[8:12] != b"vide":
+        boxes = _child_boxes(trak)
+        mdia = _child_boxes(_first(boxes, "mdia"))
+        if _first(mdia, "hdlr")[8:12] != b"vide":
             continue
-        mdhd = _timescale_duration(parts.get("mdhd", [b""])[0])
-        duration = mdhd[1] / mdhd[0] if mdhd else None
-        minf = _child_boxes(parts.get("minf", [b""])[0])
-        stbl = _child_boxes(minf.get("stbl", [b""])[0])
-        stsd = stbl.get("stsd", [b""])[0]
-        if len(stsd) < 16:
-            return None, None, None, duration  # type: ignore[return-value]
-        codec = stsd[12:16].decode("latin-1")
+        tkhd = _first(boxes, "tkhd")
+        at = 20 if tkhd[:1] == b"\x01" else 12
+        track_id = struct.unpack_from(">I", tkhd, at)[0] if len(tkhd) >= at + 4 else None
+        timescale, duration = _media_time(_first(mdia, "mdhd")) or (0, 0)
+        stbl = _child_boxes(_first(_child_boxes(_first(mdia, "minf")), "stbl"))
+        stts = _first(stbl, "stts")
+        entries = struct.unpack_from(">I", stts, 4)[0] if len(stts) >= 8 else 0
+        table = stts[8 : 8 + 8 * entries]
+        ticks = sum(n * delta for n, delta in struct.iter_unpack(">II", table[: len(table) & ~7]))
+        stsd = _first(stbl, "stsd")
+        codec = stsd[12:16].decode("latin-1") if len(stsd) >= 16 else None
         width = height = None
         if len(stsd) >= 8 + 8 + 36:  # visual sample entry: width and height after 24 bytes
             width, height = struct.unpack_from(">HH", stsd, 8 + 8 + 24)
-        return codec, width, height, duration
-    return None, None, None, None  # type: ignore[return-value]
+        return _Track(codec, width, height, track_id, timescale, duration, ticks)
+    return _Track()
 
 
-def _describe_non_mp4(head: bytes) -> str:
+def _trun_ticks(trun: bytes, default: int) -> int | None:
+    """The sum of a `trun` payload's sample durations (its own, else `default`); None if unknown."""
+    if len(trun) < 8:
+        return None
+    flags, count = struct.unpack_from(">II", trun)
+    if not flags & 0x100:  # no per-sample durations
+        return count * default if default or not count else None
+    start = 8 + 4 * (flags & 0x1) + 4 * (flags >> 2 & 0x1)  # after data offset, first flags
+    stride = 4 * bin(flags & 0xF00).count("1")  # duration, size, flags, composition offset
+    if start + count * stride > len(trun):
+        return None
+    return sum(struct.unpack_from(">I", trun, start + i * stride)[0] for i in range(count))
+
+
+def _fragment_ticks(f: BinaryIO, moofs: list[_Box], track: _Track, mvex: bytes) -> int | None:
+    """The video track's duration in the `moof` boxes (its timescale); None if unknown."""
+    default = 0
+    for trex in _child_boxes(mvex).get("trex", []):
+        if len(trex) >= 24 and struct.unpack_from(">I", trex, 4)[0] == track.track_id:
+            default = struct.unpack_from(">I", trex, 12)[0]
+    ticks = 0
+    for box in moofs:
+        if box.end - box.payload > _MAX_MOOF_BYTES:
+            raise _refuse(
+                "container",
+                f"the MP4's 'moof' box at byte {box.start} is implausibly large",
+                "moof",
+            )
+        for traf in _child_boxes(_read(f, box)).get("traf", []):
+            boxes = _child_boxes(traf)
+            tfhd = _first(boxes, "tfhd")
+            if len(tfhd) < 8 or struct.unpack_from(">I", tfhd, 4)[0] != track.track_id:
+                continue
+            flags = struct.unpack_from(">I", tfhd)[0]
+            at = 8 + 8 * (flags & 0x1) + 4 * (flags >> 1 & 0x1)  # after base offset, description
+            own = flags & 0x8 and len(tfhd) >= at + 4
+            sample_default = struct.unpack_from(">I", tfhd, at)[0] if own else default
+            for trun in boxes.get("trun", []):
+                run = _trun_ticks(trun, sample_default)
+                if run is None:
+                    return None
+                ticks += run
+    return ticks
+
+
+def _duration(
+    f: BinaryIO, moov: dict[str, list[bytes]], track: _Track, moofs: list[_Box]
+) -> float | None:
+    """Seconds of the video track, or of the movie (`mvhd`, the longest track) if it says none."""
+    movie = _media_time(_first(moov, "mvhd"))
+    if moofs and "mvex" in moov:
+        # Fragmented: mvhd and mdhd count only the samples in moov (often none). The whole length
+        # is in mvex/mehd when the muxer wrote one (ffmpeg does not), else in the moof boxes.
+        mehd = _first(_child_boxes(moov["mvex"][0]), "mehd")
+        wide = mehd[:1] == b"\x01"
+        if movie and len(mehd) >= (12 if wide else 8):
+            value = struct.unpack_from(">Q" if wide else ">I", mehd, 4)[0]
+            if value:
+                return value / movie[0]
+        if track.track_id is None or not track.timescale:
+            return None
+        ticks = _fragment_ticks(f, moofs, track, moov["mvex"][0])
+        if ticks is None or track.moov_ticks + ticks == 0:
+            return None
+        return (track.moov_ticks + ticks) / track.timescale
+    if track.timescale and track.duration:
+        return track.duration / track.timescale
+    return movie[1] / movie[0] if movie and movie[1] else None
+
+
+def _is_transport_stream(f: BinaryIO, size: int) -> bool:
+    """Whether `f` opens with two or three 188-byte packets, each starting with sync byte 0x47."""
+    offsets = range(0, min(size, 3 * _TS_PACKET), _TS_PACKET)
+    for offset in offsets:
+        f.seek(offset)
+        if f.read(1) != b"\x47":
+            return False
+    return len(offsets) >= 2
+
+
+def _describe_non_mp4(f: BinaryIO, head: bytes, size: int) -> str:
     for magic, name in _SIGNATURES:
         if head.startswith(magic):
             return name
     if not head:
         return "an empty file"
+    if _is_transport_stream(f, size):
+        return "MPEG transport stream"
     return f"no MP4 'ftyp' box (starts with {head[:8]!r})"
 
 
@@ -226,14 +321,15 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
     f.seek(0)
     head = f.read(12)
     if len(head) < 12 or head[4:8] != b"ftyp":
+        found = _describe_non_mp4(f, head, size)
         raise _refuse(
             "container",
-            f"not an MP4 file (found {_describe_non_mp4(head)}); the service accepts MP4 only: "
-            f"{_VIDEO_FIX}",
-            _describe_non_mp4(head),
+            f"not an MP4 file (found {found}); the service accepts MP4 only: {_VIDEO_FIX}",
+            found,
         )
     ftyp = moov = None
-    media = fragments = False
+    media = False
+    moofs: list[_Box] = []
     for box in _iter_boxes(f, 0, size):
         if box.type == "ftyp" and ftyp is None:
             ftyp = _read(f, box)
@@ -244,16 +340,24 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
         elif box.type == "mdat":
             media = True
         elif box.type == "moof":
-            fragments = True
+            if len(moofs) == _MAX_FRAGMENTS:
+                raise _refuse(
+                    "container",
+                    f"the MP4 has too many fragments (over {_MAX_FRAGMENTS:,} 'moof' boxes)",
+                    "too many fragments",
+                )
+            moofs.append(box)
     assert ftyp is not None  # the first box is ftyp
     major = ftyp[0:4].decode("latin-1")
     compatible = tuple(ftyp[i : i + 4].decode("latin-1") for i in range(8, len(ftyp) - 3, 4))
     if not ({major, *compatible} & _MP4_BRANDS):
-        found = "QuickTime MOV" if major == "qt  " else f"brand '{major}'"
+        quicktime = major == "qt  "
+        found = "QuickTime MOV" if quicktime else f"brand '{major}'"
+        files = "in.mov -c copy out.mp4" if quicktime else "input -c copy output.mp4"
         raise _refuse(
             "container",
             f"not an MP4 file (found {found}); the service accepts MP4 only: remux it, e.g. "
-            "`ffmpeg -i in.mov -c copy out.mp4`",
+            f"`ffmpeg -i {files}`",
             found,
         )
     if moov is None:
@@ -271,26 +375,9 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
             "no mdat",
         )
     boxes = _child_boxes(moov)
-    codec, width, height, track_duration = _video_track(boxes)
-    if fragments and "mvex" in boxes:
-        # In a fragmented MP4, mvhd and mdhd count only the samples inside moov (often none, or
-        # just the first fragment): the whole length is in mvex/mehd, when the muxer wrote one.
-        duration = _fragmented_duration(boxes)
-    else:
-        mvhd = _timescale_duration(boxes.get("mvhd", [b""])[0])
-        duration = mvhd[1] / mvhd[0] if mvhd else track_duration
-    return Mp4Info(major, compatible, duration, codec, width, height)
-
-
-def _fragmented_duration(moov: dict[str, list[bytes]]) -> float | None:
-    """Duration of a fragmented MP4 from `mvex/mehd` and the `mvhd` timescale."""
-    mehd = _child_boxes(moov["mvex"][0]).get("mehd", [b""])[0]
-    mvhd = moov.get("mvhd", [b""])[0]
-    if len(mehd) < (12 if mehd[:1] == b"\x01" else 8) or len(mvhd) < 20:
-        return None
-    timescale = struct.unpack_from(">I", mvhd, 20 if mvhd[0] == 1 else 12)[0]
-    value = struct.unpack_from(">Q" if mehd[0] == 1 else ">I", mehd, 4)[0]
-    return value / timescale if timescale and value else None
+    track = _video_track(boxes)
+    duration = _duration(f, boxes, track, moofs)
+    return Mp4Info(major, compatible, duration, track.codec, track.width, track.height)
 
 
 def check(info: Mp4Info) -> Mp4Info:
@@ -307,8 +394,8 @@ def check(info: Mp4Info) -> Mp4Info:
     if info.duration is None:
         raise _refuse(
             "duration",
-            "the MP4 does not say how long it is (no duration in its header, as in a fragmented "
-            "MP4): remux it into a plain MP4, e.g. `ffmpeg -i in.mp4 -c copy out.mp4`",
+            "the MP4 does not say how long its video is (no duration in its headers or "
+            "fragments): remux it into a plain MP4, e.g. `ffmpeg -i in.mp4 -c copy out.mp4`",
             None,
         )
     seconds = round(info.duration, 3)

@@ -28,7 +28,15 @@ _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     "vp9": ("libvpx-vp9", {"deadline": "realtime", "cpu-used": "8"}),
 }
 #: container argument -> FFmpeg muxer
-_MUXERS = {"mp4": "mp4", "mov": "mov", "webm": "webm", "matroska": "matroska", "mkv": "matroska"}
+_MUXERS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "webm": "webm",
+    "matroska": "matroska",
+    "mkv": "matroska",
+    "ismv": "ismv",
+    "mpegts": "mpegts",
+}
 _FOUR_GIB = 1 << 32
 
 
@@ -63,12 +71,13 @@ def make_mp4(
     movflags: str | None = None,
     gop: int | None = None,
     noise: bool = False,
+    audio_seconds: float | None = None,
 ) -> Path:
     """Encode a `seconds`-long clip of moving colours to `path` and return the path.
 
     `fragmented` writes `frag_keyframe+empty_moov` (mvhd duration 0); `movflags` replaces the
     flags outright; `gop` sets the keyframe interval; `noise` fills frames with random bytes so the
-    clip compresses badly (a large `mdat`).
+    clip compresses badly (a large `mdat`); `audio_seconds` adds an AAC track of that length.
     """
     path = Path(path)
     encoder, encoder_options = _ENCODERS[codec]
@@ -85,30 +94,35 @@ def make_mp4(
     with av.open(str(path), "w", format=_MUXERS[container], options=muxer_options) as output:
         stream = output.add_stream(encoder, rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        audio = output.add_stream("aac", rate=44100, layout="mono") if audio_seconds else None
         for index in range(round(seconds * fps)):
             frame = av.VideoFrame(width, height, "yuv420p")
             _fill(frame, index, rng)
             frame.pts, frame.time_base = index, Fraction(1, fps)
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
+        if audio is not None:
+            _tone(output, audio, audio_seconds or 0.0)
     return path
+
+
+def _tone(output: av.container.OutputContainer, stream: av.AudioStream, seconds: float) -> None:
+    """Encode and mux `seconds` of a quiet square-wave tone into the mono AAC `stream`."""
+    rate, samples = stream.rate, 1024
+    for index in range(round(seconds * rate / samples)):
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=samples)
+        level = struct.pack("<f", 0.1 if index % 2 else -0.1)
+        frame.planes[0].update(level * samples + bytes(frame.planes[0].buffer_size - 4 * samples))
+        frame.sample_rate, frame.pts, frame.time_base = rate, index * samples, Fraction(1, rate)
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode(None))
 
 
 def make_audio_mp4(path: str | os.PathLike[str], *, seconds: float = 3.0) -> Path:
     """Encode an MP4 holding only an AAC audio track (a quiet tone) and return its path."""
     path = Path(path)
-    rate, samples = 44100, 1024
     with av.open(str(path), "w", format="mp4") as output:
-        stream = output.add_stream("aac", rate=rate, layout="mono")
-        for index in range(round(seconds * rate / samples)):
-            frame = av.AudioFrame(format="fltp", layout="mono", samples=samples)
-            level = struct.pack("<f", 0.1 if index % 2 else -0.1)
-            frame.planes[0].update(
-                level * samples + bytes(frame.planes[0].buffer_size - 4 * samples)
-            )
-            frame.sample_rate, frame.pts, frame.time_base = rate, index * samples, Fraction(1, rate)
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+        _tone(output, output.add_stream("aac", rate=44100, layout="mono"), seconds)
     return path
 
 
@@ -147,7 +161,7 @@ def mp4_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]
         key = tuple(sorted(kwargs.items()))
         if key not in cache:
             container = kwargs.get("container", "mp4")
-            suffix = {"matroska": "mkv"}.get(container, container)
+            suffix = {"matroska": "mkv", "mpegts": "ts"}.get(container, container)
             cache[key] = make_mp4(folder / f"clip{len(cache)}.{suffix}", **kwargs)
         return cache[key]
 
