@@ -351,13 +351,16 @@ class AsyncGrokVideoClient:
         size = 0
         try:
             async with self._http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    gone = response.status_code in (401, 403, 404, 410)
+                status = response.status_code
+                if status >= 400:
+                    # 5xx, 408 and 429 may pass; other refusals will not change on their own.
+                    transient = status >= 500 or status in (408, 429)
+                    gone = status in (401, 403, 404, 410)
                     raise DownloadError(
-                        f"download answered HTTP {response.status_code}"
+                        f"download answered HTTP {status}"
                         + ("; the result URL may have expired (24 h)" if gone else ""),
-                        status_code=response.status_code,
-                        retryable=not gone,
+                        status_code=status,
+                        retryable=transient,
                     )
                 declared = response.headers.get("Content-Length", "")
                 # A compressed body's length says nothing about the file's.
@@ -486,7 +489,9 @@ class AsyncGrokVideoClient:
         if status >= 500:
             return ServiceError(text, **context)
         if operation == "submit" and (status == 404 or (status == 400 and mentions_model)):
-            return UnknownModelError(f"{text} (check the model id)", **context)
+            return UnknownModelError(
+                f"{text} (check the model id and that it can extend videos)", **context
+            )
         if status == 404:
             return NotFoundError(text, **context)
         if status in (400, 411, 413, 422):

@@ -38,9 +38,7 @@ URL_VIDEO = "https://cdn.test/in.mp4"
 
 @pytest.fixture
 async def client():
-    async with AsyncGrokVideoClient(
-        KEY, base_url=BASE, retry=FAST_RETRY, poll=FAST_POLL
-    ) as client:
+    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=FAST_RETRY, poll=FAST_POLL) as client:
         yield client
 
 
