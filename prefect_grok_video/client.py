@@ -512,27 +512,25 @@ class GrokVideoClient:
     """
 
     def __init__(self, api_key: str | SecretStr, **options: Any) -> None:
-        self._runner = _LoopThread()
-        try:
-            self._async = self._runner.run(_construct(api_key, options))
-        except BaseException:
-            self._runner.stop()
-            raise
+        self._start(lambda: AsyncGrokVideoClient(api_key, **options))
 
     @classmethod
     def from_settings(
         cls, settings: GrokVideoSettings | None = None, **overrides: Any
     ) -> GrokVideoClient:
         """A client configured from `GROK_VIDEO_*` environment variables (or `settings`)."""
-        settings = settings or GrokVideoSettings()
         client = cls.__new__(cls)
-        client._runner = _LoopThread()
-        try:
-            client._async = client._runner.run(_from_settings(settings, overrides))
-        except BaseException:
-            client._runner.stop()
-            raise
+        client._start(lambda: AsyncGrokVideoClient.from_settings(settings, **overrides))
         return client
+
+    def _start(self, build: Callable[[], AsyncGrokVideoClient]) -> None:
+        """Build the async client on the background loop, which its connection pool needs."""
+        self._runner = _LoopThread()
+        try:
+            self._async = self._runner.run(_call(build))
+        except BaseException:
+            self._runner.stop()
+            raise
 
     @property
     def base_url(self) -> str:
@@ -572,14 +570,8 @@ class GrokVideoClient:
         return self._runner.run(self._async.download(url, destination, **kwargs))
 
 
-async def _construct(api_key: str | SecretStr, options: dict[str, Any]) -> AsyncGrokVideoClient:
-    return AsyncGrokVideoClient(api_key, **options)
-
-
-async def _from_settings(
-    settings: GrokVideoSettings, overrides: dict[str, Any]
-) -> AsyncGrokVideoClient:
-    return AsyncGrokVideoClient.from_settings(settings, **overrides)
+async def _call(build: Callable[[], T]) -> T:
+    return build()
 
 
 class _LoopThread:
