@@ -9,6 +9,7 @@ anything taken from a response passes through `redact` first.
     ├── ConfigurationError          no API key, bad base URL: fix the configuration
     ├── InputError                  a `video`/`prompt`/`duration` value that cannot be sent
     │   └── PreflightError          an input video that breaks the rules (MP4, codec, 2–15 s)
+    ├── ManifestError               a manifest that cannot be read at all (not found, malformed)
     ├── APIError                    the service answered with an HTTP error
     │   ├── AuthenticationError     401/403: wrong key or missing permission
     │   ├── UnknownModelError       the model id does not exist
@@ -39,6 +40,7 @@ __all__ = [
     "InputError",
     "InvalidRequestError",
     "JobFailedError",
+    "ManifestError",
     "NotFoundError",
     "PollTimeoutError",
     "PreflightError",
@@ -148,6 +150,11 @@ class PreflightError(InputError):
         super().__init__(message, **context)
         self.rule = rule
         self.found = found
+
+
+class ManifestError(GrokVideoError):
+    """The manifest as a whole cannot be read: not found, unsupported format, malformed
+    JSON/YAML/CSV, not a list of rows. A bad row is not this: it is reported with its row."""
 
 
 class APIError(GrokVideoError):

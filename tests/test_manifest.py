@@ -1,0 +1,731 @@
+"""Reading and checking manifests: every format, every bad row, with real MP4 files."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pytest
+import yaml
+
+from prefect_grok_video.errors import GrokVideoError, ManifestError
+from prefect_grok_video.inputs import MAX_PROMPT_CHARS
+from prefect_grok_video.manifest import (
+    FIELDS,
+    InvalidRow,
+    Manifest,
+    ManifestRow,
+    RawRow,
+    RowProblem,
+    ValidRow,
+    load_manifest,
+    read_rows,
+)
+from prefect_grok_video.settings import DEFAULT_MODEL
+
+# --------------------------------------------------------------------------- media and writers
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, h264_clip, mp4_factory, short_clip, long_clip, mpeg4_clip, vp9_clip,
+         truncated_clip, not_mp4_file) -> Path:  # fmt: skip
+    """A folder with `clips/` holding good and bad videos; manifests are written beside it."""
+    folder = tmp_path_factory.mktemp("manifests")
+    clips = folder / "clips"
+    (clips / "sub").mkdir(parents=True)
+    for name, path in {
+        "a.mp4": h264_clip,
+        "a-copy.mp4": h264_clip,
+        "b.mp4": mp4_factory(seconds=4.0),
+        "short.mp4": short_clip,
+        "long.mp4": long_clip,
+        "mpeg4.mp4": mpeg4_clip,
+        "vp9.mp4": vp9_clip,
+        "truncated.mp4": truncated_clip,
+        "notes.mp4": not_mp4_file,
+    }.items():
+        shutil.copyfile(path, clips / name)
+    return folder
+
+
+def _sha(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _data_url(data: bytes, media_type: str = "video/mp4") -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def _write(folder: Path, suffix: str, content: str | bytes) -> Path:
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    """A CSV of `rows` with a messy but valid header, an extra column and blank lines."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([" ID ", "Video", "PROMPT ", "duration", " Model", "notes"])
+    for row in rows:
+        out.write("\r\n")  # a blank line before each row
+        cells = [row.get(name, "") for name in FIELDS]
+        writer.writerow([f" {cell} " if cell != "" else "" for cell in cells] + ["ignored"])
+    return out.getvalue()
+
+
+#: The same rows, written in every format; the second has no id, duration nor model.
+ROWS: list[dict[str, Any]] = [
+    {"id": "sunrise", "video": "clips/a.mp4", "prompt": "the sun rises", "duration": 8},
+    {"video": "clips/b.mp4", "prompt": "a wave, then foam"},
+    {"id": "nuit", "video": "clips/a.mp4", "prompt": 'night "falls"', "model": "grok-x"},
+]
+
+
+def _memory_manifest(root: Path) -> str:
+    base = f"memory://manifest-tests/{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    for name in ("a.mp4", "b.mp4"):
+        fs.pipe(f"{base}/clips/{name}", (root / "clips" / name).read_bytes())
+    fs.pipe(f"{base}/m.csv", _csv_text(ROWS).encode())
+    return f"{base}/m.csv"
+
+
+#: format name -> (write ROWS somewhere under root, return the source to load)
+WRITERS: dict[str, Callable[[Path], Any]] = {
+    "csv": lambda root: _write(root, ".csv", _csv_text(ROWS)),
+    "csv-bom": lambda root: _write(root, ".CSV", _csv_text(ROWS).encode("utf-8-sig")),
+    "json-list": lambda root: str(_write(root, ".json", json.dumps(ROWS))),
+    "json-rows": lambda root: _write(root, ".json", json.dumps({"rows": ROWS}, indent=2)),
+    "jsonl": lambda root: _write(root, ".jsonl", "\n".join(map(json.dumps, ROWS)) + "\n\n"),
+    "ndjson": lambda root: _write(root, ".ndjson", "\r\n".join(map(json.dumps, ROWS))),
+    "yaml": lambda root: _write(root, ".yaml", yaml.safe_dump(ROWS, allow_unicode=True)),
+    "yml-rows": lambda root: _write(root, ".yml", yaml.safe_dump({"rows": ROWS})),
+    "file-url": lambda root: _write(root, ".json", json.dumps(ROWS)).as_uri(),
+    "inline-models": lambda root: [ManifestRow(**row) for row in ROWS],
+    "inline-dicts": lambda root: [dict(row) for row in ROWS],
+    "memory": _memory_manifest,
+}
+
+
+@pytest.mark.parametrize("fmt", list(WRITERS))
+def test_every_format_reads_the_same_rows(fmt, root, monkeypatch):
+    monkeypatch.chdir(root)  # inline rows resolve against the current folder
+    source = WRITERS[fmt](root)
+    manifest = load_manifest(source)
+    a, b = _sha(root / "clips" / "a.mp4"), _sha(root / "clips" / "b.mp4")
+    assert [
+        (r.row, r.id, r.source, r.prompt, r.duration, r.model, r.fingerprint, r.output_name)
+        for r in manifest.rows
+    ] == [
+        (1, "sunrise", "clips/a.mp4", "the sun rises", 8, DEFAULT_MODEL, a, "sunrise.mp4"),
+        (2, "row-2", "clips/b.mp4", "a wave, then foam", 6, DEFAULT_MODEL, b, "row-2.mp4"),
+        (3, "nuit", "clips/a.mp4", 'night "falls"', 6, "grok-x", a, "nuit.mp4"),
+    ]
+    assert manifest.valid == manifest.rows and manifest.invalid == ()
+    if fmt.startswith("inline"):
+        assert (manifest.base_dir, manifest.source) == (None, "inline (3 rows)")
+    elif fmt == "memory":
+        assert manifest.base_dir == source.rsplit("/", 1)[0]
+        assert manifest.rows[0].video.location == f"{manifest.base_dir}/clips/a.mp4"
+    else:
+        assert manifest.base_dir == str(root)
+        assert manifest.source == str(source)
+        assert manifest.rows[1].video.location == str(root / "clips" / "b.mp4")
+
+
+def test_relative_paths_resolve_against_the_manifest_folder_not_the_current_one(
+    root, tmp_path, monkeypatch
+):
+    nested = root / "nested" / uuid.uuid4().hex
+    (nested / "clips").mkdir(parents=True)
+    shutil.copyfile(root / "clips" / "b.mp4", nested / "clips" / "a.mp4")  # same name, other clip
+    monkeypatch.chdir(tmp_path)
+    manifest = load_manifest(_write(nested, ".json", json.dumps(ROWS[:1])))
+    assert manifest.rows[0].fingerprint == _sha(root / "clips" / "b.mp4")
+    assert manifest.rows[0].video.location == str(nested / "clips" / "a.mp4")
+
+
+# --------------------------------------------------------------------------- one bad row
+
+
+GOOD_1 = {"id": "good-1", "video": "clips/a.mp4", "prompt": "the sun rises"}
+GOOD_2 = {"id": "good-2", "video": "clips/b.mp4", "prompt": "the wave breaks", "duration": 4}
+_MISSING = object()
+
+
+def _long_data_url(root: Path) -> str:
+    return _data_url((root / "clips" / "long.mp4").read_bytes())
+
+
+def _limit_between(root: Path) -> dict[str, Any]:
+    good = max((root / "clips" / name).stat().st_size for name in ("a.mp4", "b.mp4"))
+    assert (root / "clips" / "long.mp4").stat().st_size > good
+    return {"max_upload_bytes": good}
+
+
+BAD_ROWS = [
+    # (case id, fields the bad row changes, expected field, message pattern, load_manifest kwargs)
+    ("missing-video", {"video": _MISSING}, "video", r"^missing: give a path", None),
+    ("null-video", {"video": None}, "video", r"^missing", None),
+    ("video-not-text", {"video": 5}, "video", r"must be text .*got the number 5", None),
+    ("empty-prompt", {"prompt": ""}, "prompt", r"^is empty: describe what happens next", None),
+    ("blank-prompt", {"prompt": " \t "}, "prompt", r"^is empty", None),
+    ("missing-prompt", {"prompt": _MISSING}, "prompt", r"^missing: describe what happens", None),
+    ("prompt-typo-key", {"prompt": _MISSING, "promt": "x"}, "prompt", r"rename 'promt'", None),
+    ("prompt-not-text", {"prompt": 7}, "prompt", r"must be text, got the number 7", None),
+    (
+        "prompt-too-long",
+        {"prompt": "x" * (MAX_PROMPT_CHARS + 1)},
+        "prompt",
+        rf"is {MAX_PROMPT_CHARS + 1} characters, over the {MAX_PROMPT_CHARS}-character limit",
+        None,
+    ),
+    ("duration-0", {"duration": 0}, "duration", r"from 2 to 10 seconds, got 0$", None),
+    ("duration-1", {"duration": 1}, "duration", r"from 2 to 10 seconds, got 1$", None),
+    ("duration-11", {"duration": 11}, "duration", r"from 2 to 10 seconds, got 11$", None),
+    ("duration-11-text", {"duration": "11"}, "duration", r"got 11$", None),
+    ("duration-six", {"duration": "six"}, "duration", r"whole number .* got 'six'$", None),
+    ("duration-6.5", {"duration": 6.5}, "duration", r"whole number .* got 6\.5$", None),
+    ("duration-6.5-text", {"duration": "6.5"}, "duration", r"whole number .* got '6\.5'$", None),
+    ("duration-bool", {"duration": True}, "duration", r"whole number .* got True$", None),
+    ("duration-list", {"duration": [6]}, "duration", r"whole number .* got \[6\]$", None),
+    (
+        "no-such-file",
+        {"video": "clips/missing.mp4"},
+        "video",
+        r"^file not found: /.*/clips/missing\.mp4$",
+        None,
+    ),
+    (
+        "directory",
+        {"video": "clips/sub"},
+        "video",
+        r"clips/sub is a folder, not a video file",
+        None,
+    ),
+    ("not-mp4", {"video": "clips/notes.mp4"}, "video", r"^not an MP4 file", None),
+    ("truncated", {"video": "clips/truncated.mp4"}, "video", r"^truncated MP4", None),
+    ("mpeg4", {"video": "clips/mpeg4.mp4"}, "video", r"codec is MPEG-4 Part 2", None),
+    ("vp9", {"video": "clips/vp9.mp4"}, "video", r"codec is VP9", None),
+    ("1s-clip", {"video": "clips/short.mp4"}, "video", r"is 1 s long.*use a longer clip", None),
+    ("20s-clip", {"video": "clips/long.mp4"}, "video", r"is 20 s long.*trim it", None),
+    (
+        "ftp-url",
+        {"video": "ftp://example.com/a.mp4"},
+        "video",
+        r"unsupported URL scheme 'ftp'",
+        None,
+    ),
+    ("data-not-base64", {"video": "data:video/mp4,AAAA"}, "video", r"not base64-encoded", None),
+    (
+        "data-not-video",
+        {"video": "data:text/plain;base64,aGk="},
+        "video",
+        r"'text/plain', not a video",
+        None,
+    ),
+    (
+        "data-bad-base64",
+        {"video": "data:video/mp4;base64,%%%%"},
+        "video",
+        r"not valid base64",
+        None,
+    ),
+    (
+        "data-over-limit",
+        {"video": _long_data_url},
+        "video",
+        r"^the data URL is .* over the .* upload limit",
+        _limit_between,
+    ),
+    ("id-slash", {"id": "a/b"}, "id", r"^contains '/'.*output file <id>\.mp4", None),
+    ("id-backslash", {"id": "a\\b"}, "id", r"^contains '\\\\'", None),
+    ("id-dotdot", {"id": "a..b"}, "id", r"^contains '\.\.'", None),
+    ("id-nul", {"id": "a\x00b"}, "id", r"^contains the control character '\\x00'", None),
+    ("id-newline", {"id": "a\nb"}, "id", r"control character", None),
+    ("id-bidi", {"id": "abc\u202egpj"}, "id", r"control character", None),
+    ("id-blank", {"id": "   "}, "id", r"^is blank", None),
+    ("id-leading-dot", {"id": ".hidden"}, "id", r"^starts with '\.'.*hidden file", None),
+    ("id-leading-dash", {"id": "-rf"}, "id", r"^starts with '-'", None),
+    ("id-colon", {"id": "a:b"}, "id", r"^contains ':'", None),
+    ("id-star", {"id": "a*"}, "id", r"^contains '\*'", None),
+    ("id-too-long", {"id": "x" * 129}, "id", r"^is 129 characters long, over 128", None),
+    ("id-trailing-space", {"id": "a "}, "id", r"whitespace", None),
+    ("id-device", {"id": "con"}, "id", r"device name on Windows", None),
+    ("id-not-text", {"id": ["a"]}, "id", r"must be text, got a list", None),
+    ("model-space", {"model": "grok video"}, "model", r"without spaces.*got 'grok video'", None),
+    ("model-not-text", {"model": 3}, "model", r"got the number 3", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "pattern", "kwargs"),
+    [pytest.param(*case[1:], id=case[0]) for case in BAD_ROWS],
+)
+def test_a_bad_row_gets_its_field_and_reason_while_the_others_go_on(
+    root, changes, field, pattern, kwargs
+):
+    bad = {"id": "bad", "video": "clips/a.mp4", "prompt": "the sky darkens"}
+    for name, value in changes.items():
+        if value is _MISSING:
+            del bad[name]
+        else:
+            bad[name] = value(root) if callable(value) else value
+    path = _write(root, ".json", json.dumps([GOOD_1, bad, GOOD_2]))
+    manifest = load_manifest(path, **(kwargs(root) if kwargs else {}))
+    first, row, last = manifest.rows
+    assert isinstance(first, ValidRow) and isinstance(last, ValidRow)
+    assert (first.id, last.id, last.duration) == ("good-1", "good-2", 4)
+    assert isinstance(row, InvalidRow), row
+    assert row.row == 2
+    assert [problem.field for problem in row.problems] == [field], row.problems
+    assert re.search(pattern, row.problems[0].message), row.problems[0].message
+    assert row.message.startswith("row 2 (id ")
+    assert manifest.valid == (first, last) and manifest.invalid == (row,)
+
+
+@pytest.mark.parametrize(
+    ("row", "kind"),
+    [([GOOD_1["video"], "prompt"], "a list"), ("clips/a.mp4", "a string"), (None, "null")],
+)
+def test_a_row_that_is_not_an_object_is_an_invalid_row(root, row, kind):
+    manifest = load_manifest(_write(root, ".json", json.dumps([GOOD_1, row, GOOD_2])))
+    assert [type(r) for r in manifest.rows] == [ValidRow, InvalidRow, ValidRow]
+    invalid = manifest.rows[1]
+    assert (invalid.id, invalid.source, invalid.prompt) == ("row-2", "", None)
+    assert invalid.problems == (
+        RowProblem(
+            "row",
+            f"is {kind}, not an object: write each row as an object with 'video' and 'prompt' keys",
+        ),
+    )
+
+
+def test_a_malformed_jsonl_line_is_an_invalid_row(root):
+    text = "\n".join([json.dumps(GOOD_1), '{"id": "x", "video": "clips/a.mp4",', "", "[1]"])
+    text += "\n" + json.dumps(GOOD_2)
+    manifest = load_manifest(_write(root, ".jsonl", text))
+    assert [type(r) for r in manifest.rows] == [ValidRow, InvalidRow, InvalidRow, ValidRow]
+    malformed, not_object = manifest.invalid
+    assert [p.field for p in malformed.problems] == ["row"]
+    assert re.fullmatch(
+        r"line 2 is not valid JSON: .* \(column \d+\)", malformed.problems[0].message
+    )
+    assert not_object.problems[0].message.startswith("is a list, not an object")
+    assert manifest.rows[3].row == 4  # rows are counted among non-blank lines
+
+
+def test_a_csv_without_a_prompt_column_makes_every_row_invalid_and_says_why(root):
+    text = "id,video,promt\nsun,clips/a.mp4,the sun rises\nsea,clips/b.mp4,a wave\n"
+    manifest = load_manifest(_write(root, ".csv", text))
+    assert manifest.valid == ()
+    for row, row_id in zip(manifest.invalid, ("sun", "sea"), strict=True):
+        assert row.id == row_id and row.prompt is None
+        assert row.problems == (
+            RowProblem(
+                "prompt",
+                "missing: the manifest has no 'prompt' column (columns: id, video, promt); "
+                "rename 'promt' to 'prompt'",
+            ),
+        )
+
+
+def test_a_csv_without_a_video_column_still_checks_the_rest(root):
+    manifest = load_manifest(_write(root, ".csv", "id,prompt,duration\nx,,12\n"))
+    (row,) = manifest.rows
+    assert [p.field for p in row.problems] == ["video", "prompt", "duration"]
+    assert row.problems[0].message == (
+        "missing: the manifest has no 'video' column (columns: id, prompt, duration)"
+    )
+
+
+def test_a_csv_row_with_an_unquoted_comma_is_invalid(root):
+    text = "id,video,prompt,duration\na,clips/a.mp4,the sun rises, then sets,6\nb,clips/b.mp4,ok\n"
+    manifest = load_manifest(_write(root, ".csv", text))
+    bad, good = manifest.rows
+    assert isinstance(good, ValidRow) and good.duration == 6
+    assert [p.field for p in bad.problems] == ["row", "duration"]
+    assert bad.problems[0].message.startswith("has 5 values but the header has 4 columns: quote")
+
+
+def test_csv_cells_are_stripped_and_empty_cells_mean_not_given(root):
+    text = "Video , PROMPT,id,duration,model,extra\n  clips/a.mp4 ,  go on  , , ,  ,x\n\n,,,\n"
+    (row,) = load_manifest(_write(root, ".csv", text), default_model="m-1").rows
+    assert (row.id, row.source, row.prompt, row.duration, row.model) == (
+        "row-1", "clips/a.mp4", "go on", 6, "m-1",
+    )  # fmt: skip
+
+
+def test_csv_cells_larger_than_the_csv_modules_default_limit_are_read(root, mp4_factory):
+    clip = mp4_factory(noise=True)  # compresses badly: a data URL well over 128 KiB
+    data_url = _data_url(clip.read_bytes())
+    assert len(data_url) > 131072
+    text = f'video,prompt\n"{data_url}",go on\n'
+    (row,) = load_manifest(_write(root, ".csv", text)).rows
+    assert isinstance(row, ValidRow) and row.fingerprint == _sha(clip)
+
+
+def test_an_unquoted_data_url_in_a_csv_is_an_invalid_row_that_does_not_show_it(root):
+    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
+    text = f"id,video,prompt\nx,data:video/mp4;base64,{body},go on\n"
+    manifest = load_manifest(_write(root, ".csv", text))
+    (row,) = manifest.invalid
+    assert row.problems[0] == RowProblem(
+        "row",
+        "has 4 values but the header has 3 columns: quote values that contain commas, "
+        'e.g. "data:video/mp4;base64,..."',
+    )
+    assert row.prompt is None and body[:40] not in repr(manifest) + row.message
+
+
+# --------------------------------------------------------------------------- accepted values
+
+
+ACCEPTED = [
+    # (case id, fields the row changes, attribute, expected value)
+    ("duration-int", {"duration": 6}, "duration", 6),
+    ("duration-min", {"duration": 2}, "duration", 2),
+    ("duration-max", {"duration": 10}, "duration", 10),
+    ("duration-text", {"duration": "7"}, "duration", 7),
+    ("duration-padded-text", {"duration": " 7 "}, "duration", 7),
+    ("duration-whole-float-text", {"duration": "7.0"}, "duration", 7),
+    ("duration-whole-float", {"duration": 7.0}, "duration", 7),
+    ("duration-null", {"duration": None}, "duration", 6),
+    ("duration-empty", {"duration": ""}, "duration", 6),
+    ("model-empty", {"model": ""}, "model", "default-model"),
+    ("model-null", {"model": None}, "model", "default-model"),
+    ("model-given", {"model": "grok-imagine-video-2"}, "model", "grok-imagine-video-2"),
+    ("id-empty", {"id": ""}, "id", "row-1"),
+    ("id-null", {"id": None}, "id", "row-1"),
+    ("id-number", {"id": 42}, "id", "42"),
+    ("id-unicode", {"id": "café-日本_01"}, "id", "café-日本_01"),
+    ("id-128", {"id": "x" * 128}, "id", "x" * 128),
+    ("id-inner-dot", {"id": "v1.2"}, "id", "v1.2"),
+    ("prompt-unicode", {"prompt": "日の出 ✨ — ünïcode"}, "prompt", "日の出 ✨ — ünïcode"),
+    ("prompt-rtl", {"prompt": "الشمس تشرق فوق البحر"}, "prompt", "الشمس تشرق فوق البحر"),
+    ("prompt-hebrew", {"prompt": "השמש זורחת"}, "prompt", "השמש זורחת"),
+    ("prompt-at-limit", {"prompt": "y" * MAX_PROMPT_CHARS}, "prompt", "y" * MAX_PROMPT_CHARS),
+    (
+        "https-url",
+        {"video": "https://cdn.example.com/a.mp4"},
+        "fingerprint",
+        "https://cdn.example.com/a.mp4",
+    ),
+    ("file-id", {"video": "file_id:file-abc"}, "fingerprint", "file-abc"),
+    ("key-case", {"video": _MISSING, " VIDEO ": "clips/b.mp4"}, "source", "clips/b.mp4"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "attribute", "expected"),
+    [pytest.param(*case[1:], id=case[0]) for case in ACCEPTED],
+)
+def test_accepted_values(root, changes, attribute, expected):
+    row = {"video": "clips/a.mp4", "prompt": "go on"}
+    for name, value in changes.items():
+        if value is _MISSING:
+            del row[name]
+        else:
+            row[name] = value
+    path = _write(root, ".json", json.dumps([row], ensure_ascii=False))
+    (result,) = load_manifest(path, default_model="default-model").rows
+    assert isinstance(result, ValidRow), result
+    assert getattr(result, attribute) == expected
+
+
+def test_absolute_paths_file_urls_and_data_urls_are_accepted(root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clip = root / "clips" / "a.mp4"
+    data_url = _data_url(clip.read_bytes())
+    rows = [
+        {"video": str(clip), "prompt": "p"},
+        {"video": clip.as_uri(), "prompt": "p"},
+        {"video": data_url, "prompt": "p"},
+    ]
+    manifest = load_manifest(rows)
+    assert all(isinstance(r, ValidRow) for r in manifest.rows)
+    assert {r.fingerprint for r in manifest.rows} == {_sha(clip)}
+    assert manifest.rows[2].source == f"data:video/mp4 ({clip.stat().st_size / 1000:.1f} KB inline)"
+
+
+def test_the_same_content_at_two_paths_has_one_fingerprint(root):
+    rows = [
+        {"video": "clips/a.mp4", "prompt": "p"},
+        {"video": "clips/a-copy.mp4", "prompt": "p"},
+        {"video": "clips/b.mp4", "prompt": "p"},
+    ]
+    a, copy, b = load_manifest(_write(root, ".yaml", yaml.safe_dump(rows))).rows
+    assert a.fingerprint == copy.fingerprint == _sha(root / "clips" / "a.mp4")
+    assert b.fingerprint != a.fingerprint
+    assert (a.source, copy.source) == ("clips/a.mp4", "clips/a-copy.mp4")
+
+
+# --------------------------------------------------------------------------- whole rows
+
+
+def test_duplicate_ids_keep_the_first_and_refuse_every_repeat(root):
+    rows = [
+        {"id": "x", "video": "clips/a.mp4", "prompt": "p"},
+        {"id": "y", "video": "clips/a.mp4", "prompt": "p"},
+        {"id": "x", "video": "clips/b.mp4", "prompt": "p"},
+        {"id": "X", "video": "clips/b.mp4", "prompt": "p"},
+        {"id": "row-6", "video": "clips/b.mp4", "prompt": "p"},
+        {"video": "clips/b.mp4", "prompt": "p"},
+        {"id": "x", "video": "clips/missing.mp4", "prompt": "p"},
+    ]
+    manifest = load_manifest(_write(root, ".json", json.dumps(rows)))
+    assert [r.row for r in manifest.valid] == [1, 2, 5]
+    messages = {r.row: r.problems[0].message for r in manifest.invalid}
+    assert messages[3].startswith("duplicate id 'x' (first on row 1): each id names an output")
+    assert messages[4].startswith("duplicate id 'X' (first on row 1 as 'x', the same file name")
+    assert messages[6] == (
+        "duplicate id 'row-6' (first on row 5): this row has no id and was named 'row-6'; "
+        "give it an id"
+    )
+    assert [p.field for p in manifest.rows[6].problems] == ["id", "video"]
+    assert all(p.field == "id" for r in manifest.invalid[:3] for p in r.problems)
+
+
+def test_every_problem_of_a_row_is_reported_in_field_order(root):
+    row = {"id": "a/b", "prompt": " ", "duration": "six", "model": "a b", "extra": 1}
+    (invalid,) = load_manifest(_write(root, ".json", json.dumps([row]))).rows
+    assert [p.field for p in invalid.problems] == ["id", "video", "prompt", "duration", "model"]
+    assert (invalid.id, invalid.source, invalid.prompt) == ("a/b", "", " ")
+
+
+def test_invalid_row_message_names_row_id_fields_and_reasons(root):
+    row = {"id": "late", "video": "clips/missing.mp4", "prompt": "p", "duration": 11}
+    manifest = load_manifest(_write(root, ".json", json.dumps([GOOD_1, row])))
+    assert manifest.rows[1].message == (
+        f"row 2 (id 'late'): video: file not found: {root / 'clips' / 'missing.mp4'}; "
+        "duration: must be from 2 to 10 seconds, got 11"
+    )
+    assert manifest.rows[1].source == "clips/missing.mp4"
+
+
+def test_no_data_url_body_reaches_any_source_message_or_repr(root):
+    clip = (root / "clips" / "a.mp4").read_bytes()
+    body = base64.b64encode(clip).decode()
+    rows = [
+        {"id": "ok", "video": _data_url(clip), "prompt": "p"},
+        {"id": "bad-duration", "video": _data_url(clip), "prompt": "p", "duration": 0},
+        {"id": "not-video", "video": _data_url(clip, "text/plain"), "prompt": "p"},
+        {"id": "big", "video": _data_url(clip + clip), "prompt": "p"},
+        {"id": _data_url(clip), "video": "clips/a.mp4", "prompt": "p"},
+        {"id": "vp9", "video": _data_url((root / "clips" / "vp9.mp4").read_bytes()), "prompt": "p"},
+    ]
+    manifest = load_manifest(rows, max_upload_bytes=len(clip) + 1)
+    assert [type(r).__name__ for r in manifest.rows] == ["ValidRow"] + ["InvalidRow"] * 5
+    texts = [repr(manifest), *(r.source for r in manifest.rows)]
+    texts += [r.message for r in manifest.invalid]
+    for text in texts:
+        for piece in (body[:40], body[len(body) // 2 : len(body) // 2 + 40], body[-40:]):
+            assert piece not in text
+    assert manifest.rows[0].source.startswith("data:video/mp4 (")
+    assert re.fullmatch(r"data:… \(\d+ chars\)", manifest.rows[2].source)
+    assert re.fullmatch(r"data:… \(\d+ chars\)", manifest.rows[4].id)
+    assert manifest.rows[0].video.source == _data_url(clip)  # what is sent stays whole
+
+
+def test_row_order_survives_the_thread_pool(root):
+    names = ["a.mp4", "b.mp4", "a-copy.mp4", "vp9.mp4"]
+    rows = [{"id": f"r{i}", "video": f"clips/{names[i % 4]}", "prompt": "p"} for i in range(40)]
+    path = _write(root, ".json", json.dumps(rows))
+    for workers in (1, 3, 16):
+        manifest = load_manifest(path, workers=workers)
+        assert [(r.row, r.id, r.source) for r in manifest.rows] == [
+            (i + 1, f"r{i}", f"clips/{names[i % 4]}") for i in range(40)
+        ]
+        assert [r.row for r in manifest.invalid] == list(range(4, 41, 4))
+
+
+def test_preflight_false_skips_only_the_mp4_checks(root):
+    rows = [
+        {"video": "clips/vp9.mp4", "prompt": "p"},
+        {"video": "clips/missing.mp4", "prompt": "p"},
+    ]
+    checked = load_manifest(rows := _write(root, ".json", json.dumps(rows)))
+    unchecked = load_manifest(rows, preflight=False)
+    assert [type(r) for r in checked.rows] == [InvalidRow, InvalidRow]
+    assert [type(r) for r in unchecked.rows] == [ValidRow, InvalidRow]
+    assert unchecked.rows[0].fingerprint == _sha(root / "clips" / "vp9.mp4")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [({"workers": 0}, "workers must be at least 1"), ({"default_model": "a b"}, "default_model")],
+)
+def test_bad_arguments_raise_value_error(root, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        load_manifest([GOOD_1], **kwargs)
+
+
+# --------------------------------------------------------------------------- whole manifest
+
+
+def _missing_memory(root: Path) -> str:
+    return f"memory://manifest-tests/{uuid.uuid4().hex}/m.csv"
+
+
+MANIFEST_ERRORS = [
+    # (case id, make the source under root, message pattern)
+    ("not-found", lambda root: root / "nope.csv", r"^manifest not found: /.*/nope\.csv$"),
+    ("not-found-memory", _missing_memory, r"^manifest not found: memory://"),
+    ("empty-path", lambda root: "", r"^manifest not found"),
+    ("a-folder", lambda root: root / "clips", r"is a folder"),
+    (
+        "unknown-extension",
+        lambda root: _write(root, ".txt", "video,prompt\na.mp4,p\n"),
+        r"unsupported manifest format \('\.txt'\).*\.csv, \.json, \.jsonl, \.ndjson, \.yaml, \.yml$",  # noqa: E501
+    ),
+    ("no-extension", lambda root: _write(root, "", "x"), r"\(no extension\)"),
+    ("ftp-manifest", lambda root: "ftp://example.com/m.csv", r"unsupported manifest URL scheme"),
+    (
+        "malformed-json",
+        lambda root: _write(root, ".json", '[\n  {"video": "a.mp4",\n   "prompt": }\n]'),
+        r"is not valid JSON: Expecting value \(line 3, column 14\)$",
+    ),
+    (
+        "malformed-yaml",
+        lambda root: _write(root, ".yaml", "- video: a.mp4\n  prompt: [unclosed\n- x\n"),
+        r"is not valid YAML: .* \(line \d+, column \d+\)$",
+    ),
+    (
+        "yaml-bad-date",
+        lambda root: _write(root, ".yaml", "- video: a.mp4\n  prompt: 2024-13-45\n"),
+        r"is not valid YAML",
+    ),
+    ("empty-csv", lambda root: _write(root, ".csv", ""), r"is empty"),
+    ("blank-json", lambda root: _write(root, ".json", " \n\n"), r"is empty"),
+    ("empty-yaml", lambda root: _write(root, ".yml", "# nothing\n"), r"is empty"),
+    ("blank-jsonl", lambda root: _write(root, ".jsonl", "\n\n"), r"is empty"),
+    ("bom-only-csv", lambda root: _write(root, ".csv", b"\xef\xbb\xbf\r\n"), r"is empty"),
+    (
+        "header-only-csv",
+        lambda root: _write(root, ".csv", "video,prompt\n\n"),
+        r"header but no rows",
+    ),
+    ("empty-json-list", lambda root: _write(root, ".json", "[]"), r"has no rows$"),
+    ("empty-rows", lambda root: _write(root, ".yaml", "rows: []\n"), r"has no rows$"),
+    (
+        "json-object-without-rows",
+        lambda root: _write(root, ".json", '{"items": []}'),
+        r"must be a JSON list of rows or an object with a 'rows' list, got an object with keys items",  # noqa: E501
+    ),
+    (
+        "json-single-row",
+        lambda root: _write(root, ".json", '{"video": "a.mp4", "prompt": "p"}'),
+        r"is a single row, not a list of rows",
+    ),
+    (
+        "json-rows-not-a-list",
+        lambda root: _write(root, ".json", '{"rows": {"video": "a.mp4"}}'),
+        r"'rows' in the manifest .* must be a list of rows, got an object",
+    ),
+    ("json-number", lambda root: _write(root, ".json", "42"), r"got the number 42$"),
+    ("yaml-scalar", lambda root: _write(root, ".yaml", "hello\n"), r"got a string$"),
+    (
+        "not-utf8",
+        lambda root: _write(root, ".csv", "video,prompt\nclips/a.mp4,café\n".encode("latin-1")),
+        r"is not UTF-8 text \(byte 0xe9 at offset \d+\): save it as UTF-8",
+    ),
+    (
+        "duplicate-column",
+        lambda root: _write(root, ".csv", "video,prompt,Prompt\na,b,c\n"),
+        r"has 2 'prompt' columns: keep one",
+    ),
+    ("inline-empty", lambda root: [], r"^the inline manifest has no rows"),
+    ("inline-mapping", lambda root: dict(GOOD_1), r"got a mapping: wrap a single row in a list"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"), [pytest.param(*case[1:], id=case[0]) for case in MANIFEST_ERRORS]
+)
+def test_an_unreadable_manifest_raises_manifest_error(root, make, pattern):
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(make(root))
+    assert isinstance(caught.value, GrokVideoError)
+    assert re.search(pattern, str(caught.value)), str(caught.value)
+
+
+def test_a_yaml_error_message_does_not_quote_the_file(root):
+    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
+    path = _write(root, ".yaml", f"- video: data:video/mp4;base64,{body}\n  prompt: [x\n- y\n")
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert body[:20] not in str(caught.value)
+
+
+def test_a_password_in_a_manifest_url_is_not_shown():
+    with pytest.raises(ManifestError) as caught:
+        load_manifest("ftp://user:hunter22@example.com/m.csv")
+    assert "hunter22" not in str(caught.value) and "user:***@" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- read_rows, ManifestRow
+
+
+def test_read_rows_gives_raw_rows_base_folder_and_description(root):
+    path = _write(root, ".jsonl", '{"Video": "a.mp4", "prompt": "p", "x": 1}\n{"video"\n')
+    rows, base_dir, description = read_rows(path)
+    assert (base_dir, description) == (str(root), str(path))
+    assert rows == [{"video": "a.mp4", "prompt": "p", "x": 1}, {}]
+    assert all(isinstance(row, RawRow) for row in rows)
+    assert rows[0].problems == ()
+    assert [p.field for p in rows[1].problems] == ["row"]
+    inline, base_dir, description = read_rows([ManifestRow(video="v", prompt="p"), {"ID": "x"}])
+    assert (base_dir, description) == (None, "inline (2 rows)")
+    assert inline == [
+        {"id": None, "video": "v", "prompt": "p", "duration": 6, "model": None},
+        {"id": "x"},
+    ]
+    assert read_rows([{"video": "v"}])[2] == "inline (1 row)"
+
+
+def test_manifest_row_schema_shows_the_range_but_does_not_enforce_it(root, monkeypatch):
+    schema = ManifestRow.model_json_schema()
+    assert schema["required"] == ["video", "prompt"]
+    duration = schema["properties"]["duration"]
+    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 2, 10)
+    assert duration["default"] == 6
+    for name in FIELDS:
+        assert schema["properties"][name]["description"].endswith(".")
+    rows = [
+        ManifestRow(video="clips/a.mp4", prompt="p", duration=11, unknown="ignored"),
+        ManifestRow.model_validate({"video": "clips/a.mp4", "prompt": "p", "duration": "six"}),
+        ManifestRow(video="clips/a.mp4", prompt="p", duration="8"),
+    ]
+    assert not hasattr(rows[0], "unknown")
+    monkeypatch.chdir(root)
+    manifest = load_manifest(rows)
+    assert [p.message for r in manifest.invalid for p in r.problems] == [
+        "must be from 2 to 10 seconds, got 11",
+        "must be a whole number of seconds from 2 to 10, got 'six'",
+    ]
+    assert manifest.rows[2].duration == 8
+
+
+def test_results_are_frozen_and_picklable(root, monkeypatch):
+    import pickle
+
+    monkeypatch.chdir(root)
+    manifest = load_manifest([GOOD_1, {"video": "clips/missing.mp4", "prompt": "p"}])
+    assert isinstance(manifest, Manifest)
+    assert pickle.loads(pickle.dumps(manifest)) == manifest
+    with pytest.raises(AttributeError):
+        manifest.rows[0].id = "other"  # type: ignore[misc]
