@@ -1,4 +1,11 @@
-"""Prefect 3 integration for the Grok (xAI) video extension API."""
+"""Prefect 3 integration for the Grok (xAI) video extension API.
+
+`GrokVideoCredentials` (the Prefect block) is exported lazily: importing this package does not
+import Prefect; asking for the block does.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from prefect_grok_video._version import __version__
 from prefect_grok_video.client import AsyncGrokVideoClient, GrokVideoClient
@@ -6,6 +13,9 @@ from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.models import DownloadResult, JobError, Usage, VideoJob, VideoResult
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
 from prefect_grok_video.settings import GrokVideoSettings
+
+if TYPE_CHECKING:
+    from prefect_grok_video.blocks import GrokVideoCredentials as GrokVideoCredentials
 
 __all__ = [
     "AsyncGrokVideoClient",
@@ -22,3 +32,21 @@ __all__ = [
     "__version__",
     "resolve_video",
 ]
+
+#: Exports that need Prefect, imported on first access (PEP 562), by name -> module.
+_LAZY_EXPORTS = {"GrokVideoCredentials": "prefect_grok_video.blocks"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a Prefect-dependent export (`GrokVideoCredentials`) when it is first asked for."""
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names plus the lazy exports (what `inspect.getmembers` walks)."""
+    return sorted({*globals(), *_LAZY_EXPORTS})
