@@ -15,6 +15,7 @@ import email.utils
 import hashlib
 import logging
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -22,6 +23,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+import fsspec
 import httpx
 from pydantic import SecretStr, ValidationError
 
@@ -43,7 +46,13 @@ from prefect_grok_video.errors import (
     UnknownModelError,
     redact,
 )
-from prefect_grok_video.inputs import VideoInput, check_duration, check_prompt, resolve_video
+from prefect_grok_video.inputs import (
+    VideoInput,
+    check_duration,
+    check_prompt,
+    is_storage_url,
+    resolve_video,
+)
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
 from prefect_grok_video.settings import (
@@ -328,11 +337,12 @@ class AsyncGrokVideoClient:
     async def download(
         self, url: str, destination: str | os.PathLike[str], *, max_bytes: int | None = None
     ) -> DownloadResult:
-        """Stream the video at `url` to the file `destination` and return its size and sha256.
+        """Stream the video at `url` to `destination` and return its size and sha256.
 
-        The file appears only when complete: bytes go to a temporary file beside it, which is
-        renamed into place after its length is checked. Refuses non-http(s) URLs and files
-        over `max_bytes` (default: the client's `max_download_bytes`).
+        `destination` is a file path or a storage URL (`s3://…`, `memory://…`). The file appears
+        only when complete: bytes go to a temporary file, whose length is checked before it is
+        renamed (or, for storage URLs, uploaded under a temporary name and moved) into place.
+        Refuses non-http(s) URLs and files over `max_bytes` (default: `max_download_bytes`).
         """
         limit = max_bytes or self.max_download_bytes
         target = httpx.URL(url)
@@ -341,9 +351,20 @@ class AsyncGrokVideoClient:
                 f"refusing to download from a {target.scheme or 'relative'!s} URL; only http(s)",
                 retryable=False,
             )
-        path = Path(destination)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return await self._retrying("download", lambda: self._download_once(target, path, limit))
+        destination = os.fspath(destination)
+        if not is_storage_url(destination):
+            path = Path(fsspec.core.strip_protocol(destination))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return await self._retrying(
+                "download", lambda: self._download_once(target, path, limit)
+            )
+        with tempfile.TemporaryDirectory(prefix="grok-video-") as folder:
+            local = Path(folder) / "video.mp4"
+            result = await self._retrying(
+                "download", lambda: self._download_once(target, local, limit)
+            )
+            await anyio.to_thread.run_sync(_publish, local, destination)
+        return DownloadResult(path=destination, size=result.size, sha256=result.sha256)
 
     async def _download_once(self, url: httpx.URL, path: Path, limit: int) -> DownloadResult:
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
@@ -497,6 +518,23 @@ class AsyncGrokVideoClient:
         if status in (400, 411, 413, 422):
             return InvalidRequestError(text, **context)
         return APIError(text, **context)
+
+
+def _publish(local: Path, destination: str) -> None:
+    """Upload `local` to the storage URL `destination` under a temporary name, then move it."""
+    fs, path = fsspec.core.url_to_fs(destination)
+    parent = path.rsplit("/", 1)[0]
+    if parent and parent != path:
+        fs.makedirs(parent, exist_ok=True)
+    partial = f"{path}.{uuid.uuid4().hex[:8]}.part"
+    try:
+        fs.put_file(str(local), partial)
+        fs.mv(partial, path)
+    except Exception as exc:
+        raise DownloadError(f"could not store the video at {destination}: {exc}") from exc
+    finally:
+        if fs.exists(partial):
+            fs.rm(partial)
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -46,6 +46,7 @@ __all__ = [
     "VideoInput",
     "check_duration",
     "check_prompt",
+    "is_storage_url",
     "resolve_video",
 ]
 
@@ -192,7 +193,8 @@ def _decode_data_url(value: str) -> tuple[str, bytes]:
         raise InputError(f"data URL's data is not valid base64 ({exc})") from exc
 
 
-def _is_remote_fsspec(value: str) -> bool:
+def is_storage_url(value: str) -> bool:
+    """Whether `value` is a URL of remote or in-memory storage read through fsspec (not file://)."""
     scheme, sep, _ = value.partition("://")
     return bool(sep) and scheme.lower() in STORAGE_PROTOCOLS and scheme.lower() != "file"
 
@@ -253,7 +255,7 @@ def resolve_video(
 
 def _locate(value: str, base_dir: str | os.PathLike[str] | None) -> str:
     """The absolute location of a local path or fsspec URL, relative ones under `base_dir`."""
-    if _is_remote_fsspec(value):
+    if is_storage_url(value):
         return value
     if value.lower().startswith("file://"):
         return str(Path(fsspec.core.strip_protocol(value)))
@@ -263,7 +265,7 @@ def _locate(value: str, base_dir: str | os.PathLike[str] | None) -> str:
     if base_dir is None:
         return str(Path.cwd() / path)
     base = os.fspath(base_dir)
-    if _is_remote_fsspec(base):
+    if is_storage_url(base):
         return base.rstrip("/") + "/" + value
     return str(Path(fsspec.core.strip_protocol(base)) / path)
 

@@ -3,7 +3,6 @@ against the emulator, and save / load / register against a real temporary Prefec
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import subprocess
@@ -44,68 +43,6 @@ FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05,
 URL_INPUT = "https://cdn.test/a.mp4"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".webp", ".gif")
 IMAGE_HOSTS = {"avatars.githubusercontent.com", "images.ctfassets.net", "cdn.sanity.io"}
-
-
-# -- Prefect test harness ---------------------------------------------------------------------
-# SELF-CONTAINED FOR NOW: meant to move to tests/conftest.py as the one shared session harness.
-# Everything it needs is imported inside it.
-
-
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A temporary Prefect server (SQLite in a temp dir) for the session; yields its API URL.
-
-    `PREFECT_HOME` and `PREFECT_RESULTS_LOCAL_STORAGE_PATH` point into a temp dir (the harness
-    does not isolate result storage) and analytics are off, both in this process's Prefect
-    settings and in the environment that subprocesses (the server, the CLI) inherit.
-    """
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_HOME,
-        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")
-    results = home / "results"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("PREFECT_HOME", str(home))
-        env.setenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(results))
-        updates = {
-            PREFECT_SERVER_ANALYTICS_ENABLED: False,
-            PREFECT_HOME: home,
-            PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
-        }
-        with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
-            yield PREFECT_API_URL.value()
-
-
-@pytest.fixture
-def prefect_api(prefect_harness: str) -> Iterator[str]:
-    """The harness's API URL for one test, after which Prefect's log and event workers are
-    drained, so no background request to the server outlives the test (a later test's respx
-    mock would catch it)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    yield prefect_harness
-
-    async def drain() -> None:
-        try:
-            drained = APILogWorker.instance().drain()
-            if inspect.isawaitable(drained):
-                await drained
-        except RuntimeError:  # the worker never started
-            pass
-        drained = EventsWorker.drain_all()
-        if inspect.isawaitable(drained):
-            await drained
-
-    run_coro_as_sync(drain())
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""What a run shows in the Prefect UI: a progress bar, a results table, a summary, result links.
+
+Every artifact has a stable key built from one prefix (default `grok-video`), so the UI keeps
+their history across runs. None holds a secret or a data URL body: rows are described by
+`ItemResult.source`, which summarises inline videos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from uuid import UUID
+
+from prefect.artifacts import (
+    acreate_link_artifact,
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+
+from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
+
+__all__ = ["ProgressArtifact", "artifact_key", "publish_link", "publish_report", "summary"]
+
+#: Rows of failures listed by name in the summary; the table has them all.
+_LISTED_FAILURES = 20
+
+
+def artifact_key(prefix: str, *parts: str) -> str:
+    """An artifact key (lowercase letters, digits, dashes) from a prefix and free-form parts."""
+    raw = "-".join((prefix, *parts))
+    key = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    if key != raw.lower() or len(key) > 80:
+        # Characters were replaced: a short digest keeps two different ids from colliding.
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        key = f"{key[:70].rstrip('-')}-{digest}"
+    return key
+
+
+class ProgressArtifact:
+    """A progress artifact updated as rows finish, at most about once a second."""
+
+    def __init__(self, prefix: str, total: int, *, interval: float = 1.0) -> None:
+        self.key = artifact_key(prefix, "progress")
+        self.total = max(total, 1)
+        self.interval = interval
+        self._id: UUID | None = None
+        self._done = 0
+        self._last = 0.0
+
+    async def start(self, description: str) -> None:
+        """Create the artifact at 0 %."""
+        self._id = await acreate_progress_artifact(0.0, key=self.key, description=description)
+        self._last = time.monotonic()
+
+    async def advance(self, rows: int = 1) -> None:
+        """Count `rows` more finished rows; publish when due, and always at 100 %."""
+        self._done += rows
+        now = time.monotonic()
+        if self._id is None or (self._done < self.total and now - self._last < self.interval):
+            return
+        self._last = now
+        await aupdate_progress_artifact(self._id, 100.0 * min(self._done, self.total) / self.total)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ") if text is not None else ""
+
+
+def table_rows(report: RunReport) -> list[dict[str, object]]:
+    """One row per item: id, status, request_id, duration, output, error."""
+    return [
+        {
+            "id": item.id,
+            "row": item.row,
+            "status": item.status,
+            "request_id": item.request_id or "",
+            "duration": item.duration,
+            "output": item.output or "",
+            "error": item.error.message if item.error else "",
+        }
+        for item in report.items
+    ]
+
+
+def summary(report: RunReport) -> str:
+    """The run in markdown: counts, time, cost, where the videos are, what to do next."""
+    totals = report.totals
+    lines = [
+        f"# Grok video extensions: {report.summary_line()}",
+        "",
+        "| status | rows |",
+        "|---|---:|",
+        *(f"| {status} | {totals[status]} |" for status in ITEM_STATUSES if totals[status]),
+        "",
+        f"- **Manifest:** `{_cell(report.manifest)}`",
+        f"- **Videos:** `{_cell(report.output)}`",
+        f"- **Elapsed:** {report.elapsed_seconds:.1f} s",
+    ]
+    if report.total_cost_usd is not None:
+        lines.append(f"- **Cost reported by the service:** ${report.total_cost_usd:.4f}")
+    problems = [item for item in report.items if item.status != "succeeded"]
+    if problems:
+        lines += ["", "## What to do", ""]
+        lines += [f"- **{status}**: {NEXT_STEPS[status]}." for status in ITEM_STATUSES
+                  if status != "succeeded" and totals[status]]  # fmt: skip
+        lines += ["", "| row | id | status | request_id | error |", "|---:|---|---|---|---|"]
+        lines += [
+            f"| {i.row} | {_cell(i.id)} | {i.status} | {i.request_id or ''} | "
+            f"{_cell(i.error.message if i.error else '')} |"
+            for i in problems[:_LISTED_FAILURES]
+        ]
+        if len(problems) > _LISTED_FAILURES:
+            lines.append(f"\n…and {len(problems) - _LISTED_FAILURES} more in the results table.")
+    return "\n".join(lines)
+
+
+async def publish_report(report: RunReport, prefix: str) -> None:
+    """Publish the results table and the markdown summary."""
+    await acreate_table_artifact(
+        table_rows(report),
+        key=artifact_key(prefix, "results"),
+        description=f"Grok video extensions: {report.summary_line()}",
+    )
+    await acreate_markdown_artifact(
+        summary(report), key=artifact_key(prefix, "summary"), description=report.summary_line()
+    )
+
+
+async def publish_link(item: ItemResult, prefix: str, *, remote_output: bool) -> None:
+    """A link to a result: its durable URI when stored remotely, else its temporary URL."""
+    if remote_output and item.output:
+        link, text = item.output, f"{item.id}: {item.output}"
+    elif item.video_url:
+        expires = (
+            f", expires {item.url_expires_at:%Y-%m-%d %H:%M} UTC" if item.url_expires_at else ""
+        )
+        link, text = item.video_url, f"{item.id}: generated video (temporary URL{expires})"
+    else:
+        return
+    await acreate_link_artifact(
+        link,
+        link_text=text,
+        key=artifact_key(prefix, "video", item.id),
+        description=f"Row {item.row} ({item.id}), request {item.request_id}; saved to {item.output}",
+    )

@@ -1,0 +1,428 @@
+"""The flows: `extend_videos` runs a whole manifest, `extend_video` one clip.
+
+A run validates every row first (nothing is paid for an invalid row), then takes the valid rows
+concurrently on one event loop: each row is submitted (at most `submit_rate` per second, across
+runs too), waited for, resubmitted after a transient failure, and downloaded. At most
+`max_concurrency` jobs are in flight. Rows that describe the very same job (same video content,
+prompt, duration and model) share one paid submission. The run ends only when every row has its
+outcome and the report and artifacts are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Protocol
+
+import anyio
+import fsspec
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+from pydantic import Field
+
+from prefect_grok_video.blocks import GrokVideoCredentials
+from prefect_grok_video.errors import (
+    RETRYABLE_JOB_ERROR_CODES,
+    GrokVideoError,
+    JobFailedError,
+    PollTimeoutError,
+)
+from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
+from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
+from prefect_grok_video.flows.tasks import (
+    Submission,
+    download_video,
+    shared_client,
+    shared_gate,
+    submit_extension,
+    wait_for_video,
+)
+from prefect_grok_video.inputs import is_storage_url
+from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
+from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
+
+__all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_video", "extend_videos", "run_listener"]
+
+DEFAULT_OUTPUT = "./grok-video-output"
+#: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
+URL_LIFETIME = timedelta(hours=24)
+
+
+class RunListener(Protocol):
+    """Told about a run's progress in this process (the command line draws its progress bar)."""
+
+    def started(self, total: int) -> None: ...
+
+    def finished(self, item: ItemResult) -> None: ...
+
+
+#: The listener of runs started in this context, if any.
+run_listener: ContextVar[RunListener | None] = ContextVar("grok_video_listener", default=None)
+
+
+@dataclass(frozen=True)
+class _JobOutcome:
+    """How a job (with its resubmissions) ended, before its video is downloaded."""
+
+    status: ItemStatus
+    attempts: int
+    submission: Submission | None = None
+    job: VideoJob | None = None
+    error: ItemError | None = None
+
+
+@task(name="validate-manifest", cache_policy=NO_CACHE)
+async def validate_manifest(
+    manifest: str | Sequence[ManifestRow | dict], default_model: str
+) -> Manifest:
+    """Read and check every row (files are read in threads), before anything is paid for."""
+    return await anyio.to_thread.run_sync(
+        partial(load_manifest, manifest, default_model=default_model)
+    )
+
+
+def _error(exc: BaseException, code: str | None = None) -> ItemError:
+    return ItemError(code=code or getattr(exc, "code", None) or type(exc).__name__,
+                     message=str(exc))  # fmt: skip
+
+
+class _Run:
+    """One run's shared state: options, the output root, and the jobs shared between rows."""
+
+    def __init__(
+        self,
+        *,
+        credentials: GrokVideoCredentials,
+        output: str,
+        max_concurrency: int,
+        wait_timeout: float,
+        max_resubmits: int,
+        refresh: bool,
+        progress: ProgressArtifact,
+        artifact_prefix: str,
+    ) -> None:
+        self.credentials = credentials
+        self.remote = is_storage_url(output)
+        self.output = output.rstrip("/") if self.remote else str(Path(output).expanduser().resolve())
+        self.wait_timeout = wait_timeout
+        self.max_resubmits = max_resubmits
+        self.submit = submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.progress = progress
+        self.artifact_prefix = artifact_prefix
+        self.logger = get_run_logger()
+        self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
+
+    def destination(self, row: ValidRow) -> str:
+        """Where the row's video goes: `<output>/<id>.mp4`, never outside `output`."""
+        if self.remote:
+            return f"{self.output}/{row.output_name}"
+        path = Path(self.output, row.output_name).resolve()
+        if path.parent != Path(self.output):
+            raise ValueError(f"row {row.row}: id {row.id!r} would write outside {self.output}")
+        return str(path)
+
+    async def item(self, row: ValidRow) -> ItemResult:
+        """Take one valid row to its outcome; never raises, so one row cannot stop the others."""
+        async with self.slots:
+            try:
+                item = await self._item(row)
+            except Exception as exc:  # an unexpected failure still ends as this row's outcome
+                self.logger.exception("Row %s failed unexpectedly", row.id)
+                item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
+        await self.progress.advance()
+        if item.status == "succeeded":
+            await publish_link(item, self.artifact_prefix, remote_output=self.remote)
+        listener = run_listener.get()
+        if listener is not None:
+            listener.finished(item)
+        return item
+
+    async def _item(self, row: ValidRow) -> ItemResult:
+        identity = (row.model, row.prompt, row.duration, row.fingerprint)
+        if identity not in self._jobs:
+            self._jobs[identity] = asyncio.ensure_future(self._job(row))
+        outcome = await self._jobs[identity]
+        item = self._result(row, outcome)
+        if outcome.status != "succeeded":
+            return item
+        try:
+            download = await self._download(row, outcome)
+        except GrokVideoError as exc:
+            self.logger.error("Row %s: %s", row.id, exc)
+            return item.model_copy(update={"status": "failed", "error": _error(exc, "download")})
+        return item.model_copy(
+            update={"output": download.path, "size": download.size, "sha256": download.sha256}
+        )
+
+    async def _job(self, row: ValidRow) -> _JobOutcome:
+        """Submit, wait, and resubmit after `service_unavailable` / `internal_error`."""
+        attempt = 0
+        while True:
+            try:
+                submission = await self.submit(
+                    row.video, row.prompt, row.duration, row.model, self.credentials,
+                    row_id=row.id, attempt=attempt, fingerprint=row.fingerprint,
+                )  # fmt: skip
+            except GrokVideoError as exc:
+                self.logger.error("Row %s: submit refused: %s", row.id, exc)
+                return _JobOutcome("failed", attempt, error=_error(exc))
+            if submission.request_id is None:
+                return _JobOutcome(
+                    "unknown", attempt + 1, submission,
+                    error=ItemError(code="submit_outcome_unknown",
+                                    message=submission.unknown_reason or "no answer"),
+                )  # fmt: skip
+            try:
+                job = await wait_for_video(
+                    submission.request_id, self.credentials, timeout=self.wait_timeout,
+                    submitted_at=submission.submitted_at, row_id=row.id,
+                )  # fmt: skip
+            except PollTimeoutError as exc:
+                return _JobOutcome("timed_out", attempt + 1, submission, error=_error(exc))
+            except GrokVideoError as exc:
+                return _JobOutcome("failed", attempt + 1, submission, error=_error(exc))
+            code = job.error.code if job.error else None
+            if code in RETRYABLE_JOB_ERROR_CODES and attempt < self.max_resubmits:
+                attempt += 1
+                self.logger.warning(
+                    "Row %s: request %s failed with %s; submitting again (%d of %d)",
+                    row.id, submission.request_id, code, attempt, self.max_resubmits,
+                )  # fmt: skip
+                continue
+            try:
+                job.raise_for_status()
+                error = None
+            except JobFailedError as exc:
+                error = _error(exc)
+                self.logger.warning("Row %s: %s", row.id, exc)
+            return _JobOutcome(job.outcome, attempt + 1, submission, job, error)  # type: ignore[arg-type]
+
+    async def _download(self, row: ValidRow, outcome: _JobOutcome) -> DownloadResult:
+        """Download the row's video, or trust an earlier download only if the file is intact."""
+        assert outcome.job is not None and outcome.job.video is not None
+        arguments = {
+            "url": outcome.job.video.url,
+            "destination": self.destination(row),
+            "credentials": self.credentials,
+            "request_id": outcome.job.request_id,
+            "row_id": row.id,
+        }
+        result = await download_video(**arguments)
+        if not await anyio.to_thread.run_sync(_intact, result):
+            self.logger.warning("Row %s: %s is missing or changed; downloading again",
+                                row.id, result.path)  # fmt: skip
+            result = await download_video.with_options(refresh_cache=True)(**arguments)
+        return result
+
+    def _result(self, row: ValidRow, outcome: _JobOutcome) -> ItemResult:
+        job, submission = outcome.job, outcome.submission
+        video = job.video if job else None
+        return ItemResult(
+            id=row.id,
+            row=row.row,
+            status=outcome.status,
+            source=row.source,
+            prompt=row.prompt,
+            duration=row.duration,
+            model=row.model,
+            request_id=submission.request_id if submission else None,
+            attempts=outcome.attempts,
+            video_seconds=video.duration if video else None,
+            video_url=(video.url or None) if video else None,
+            url_expires_at=submission.submitted_at + URL_LIFETIME
+            if submission and video and video.url
+            else None,
+            cost_usd=job.cost_usd if job else None,
+            error=outcome.error,
+            finished_at=datetime.now(timezone.utc),
+        )
+
+
+def _intact(result: DownloadResult) -> bool:
+    """Whether a downloaded file is still there with its size (and, when local, its sha256)."""
+    if is_storage_url(result.path):
+        fs, path = fsspec.core.url_to_fs(result.path)
+        return fs.exists(path) and fs.size(path) == result.size
+    path = Path(result.path)
+    if not path.is_file() or path.stat().st_size != result.size:
+        return False
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest() == result.sha256
+
+
+def _invalid_result(row: InvalidRow) -> ItemResult:
+    first = row.problems[0] if row.problems else None
+    return ItemResult(
+        id=row.id,
+        row=row.row,
+        status="invalid",
+        source=row.source,
+        prompt=row.prompt,
+        error=ItemError(code="invalid_input", message=row.message,
+                        field=first.field if first else None),  # fmt: skip
+        finished_at=datetime.now(timezone.utc),
+    )
+
+
+async def _extend(
+    manifest: str | Sequence[ManifestRow | dict],
+    *,
+    output: str,
+    credentials: GrokVideoCredentials | None,
+    max_concurrency: int,
+    submit_rate: float,
+    wait_timeout: float,
+    max_resubmits: int,
+    refresh: bool,
+    artifact_prefix: str,
+) -> RunReport:
+    """Everything both flows do: validate, run every valid row, publish the account."""
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    credentials = credentials or GrokVideoCredentials.from_settings()
+    checked = await validate_manifest(manifest, credentials.model)
+    for row in checked.invalid:
+        logger.warning("Invalid, not submitted: %s", row.message)
+    logger.info(
+        "Manifest %s: %d rows, %d valid, %d invalid; output to %s",
+        checked.source, len(checked.rows), len(checked.valid), len(checked.invalid), output,
+    )  # fmt: skip
+    listener = run_listener.get()
+    if listener is not None:
+        listener.started(len(checked.rows))
+    items = {row.row: _invalid_result(row) for row in checked.invalid}
+    if listener is not None:
+        for item in items.values():
+            listener.finished(item)
+    progress = ProgressArtifact(artifact_prefix, len(checked.rows))
+    await progress.start(f"Rows of {checked.source} that reached their outcome")
+    await progress.advance(len(items))
+
+    async with credentials.get_client() as client:
+        run = _Run(
+            credentials=credentials, output=output, max_concurrency=max_concurrency,
+            wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
+            progress=progress, artifact_prefix=artifact_prefix,
+        )  # fmt: skip
+        client_token = shared_client.set(client)
+        gate_token = shared_gate.set(SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME,
+                                                logger=logger))  # fmt: skip
+        try:
+            for item in await asyncio.gather(*(run.item(row) for row in checked.valid)):
+                items[item.row] = item
+        finally:
+            shared_gate.reset(gate_token)
+            shared_client.reset(client_token)
+
+    report = RunReport(
+        manifest=checked.source,
+        output=run.output,
+        items=[items[number] for number in sorted(items)],
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+    )
+    await publish_report(report, artifact_prefix)
+    logger.info("%s in %.1f s; videos in %s", report.summary_line(), report.elapsed_seconds,
+                report.output)  # fmt: skip
+    return report
+
+
+def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object:
+    """The flow's return: the value, or a Failed state carrying it when a row did not succeed."""
+    if report.succeeded or not fail_on_item_error:
+        return value
+    return Failed(message=report.summary_line(), data=value)
+
+
+Concurrency = Annotated[int, Field(ge=1, le=2000, description="Most jobs in flight at once.")]
+Rate = Annotated[
+    float, Field(gt=0, le=100, description="Most submissions per second (the service allows 1).")
+]
+WaitTimeout = Annotated[
+    float, Field(gt=0, le=172800, description="Seconds to wait for one job before giving up.")
+]
+Resubmits = Annotated[
+    int,
+    Field(ge=0, le=10, description="New submissions after service_unavailable/internal_error."),
+]
+
+
+@flow(name="extend-videos", description="Extend every video of a manifest with Grok and download the results.")
+async def extend_videos(
+    manifest: str | list[ManifestRow],
+    output: str = DEFAULT_OUTPUT,
+    credentials: GrokVideoCredentials | None = None,
+    max_concurrency: Concurrency = 100,
+    submit_rate: Rate = 1.0,
+    wait_timeout: WaitTimeout = 1800.0,
+    max_resubmits: Resubmits = 2,
+    refresh: bool = False,
+    fail_on_item_error: bool = True,
+    artifact_prefix: str = "grok-video",
+) -> RunReport | State:
+    """Extend every row of `manifest` and download the videos to `output`.
+
+    `manifest` is a path or fsspec URL of a CSV / JSON / JSONL / YAML file, or a list of rows
+    (`id`, `video`, `prompt`, `duration`, `model`). Returns the `RunReport`. When a row did not
+    succeed the run ends Failed (after everything is downloaded and published), carrying the
+    report as its result, unless `fail_on_item_error` is False.
+    """
+    report = await _extend(
+        manifest, output=output, credentials=credentials, max_concurrency=max_concurrency,
+        submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
+        refresh=refresh, artifact_prefix=artifact_prefix,
+    )  # fmt: skip
+    return _final(report, fail_on_item_error, report)
+
+
+def _id_for(video: str) -> str:
+    """A row id from a video's file name (`clips/sunrise.mp4` → `sunrise`)."""
+    if video.lower().startswith("data:"):
+        return "video"
+    stem = os.path.splitext(video.split("?")[0].rstrip("/").rsplit("/", 1)[-1])[0]
+    return re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "video"
+
+
+@flow(name="extend-video", description="Extend one video with Grok and download the result.")
+async def extend_video(
+    video: str,
+    prompt: str,
+    duration: int = 6,
+    model: str | None = None,
+    output: str = DEFAULT_OUTPUT,
+    credentials: GrokVideoCredentials | None = None,
+    id: str | None = None,
+    wait_timeout: WaitTimeout = 1800.0,
+    max_resubmits: Resubmits = 2,
+    refresh: bool = False,
+    fail_on_item_error: bool = True,
+) -> ItemResult | State:
+    """Extend one video and download the result to `output/<id>.mp4`; returns its `ItemResult`.
+
+    `id` defaults to the video's file name. Fails (carrying the result) unless it succeeded,
+    or `fail_on_item_error` is False.
+    """
+    row = ManifestRow(id=id or _id_for(video), video=video, prompt=prompt, duration=duration,
+                      model=model)  # fmt: skip
+    report = await _extend(
+        [row], output=output, credentials=credentials, max_concurrency=1, submit_rate=1.0,
+        wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
+        artifact_prefix="grok-video",
+    )  # fmt: skip
+    return _final(report, fail_on_item_error, report.items[0])

@@ -1,0 +1,111 @@
+"""The submission gate: this run's pace, and the Prefect global concurrency limit every run shares.
+
+Each paid submission passes two checks:
+
+1. a local `Pacer` spaces this run's submissions `1 / submit_rate` seconds apart (exact, free);
+2. a Prefect global concurrency limit with slot decay (default name `grok-video-submit`) keeps
+   all runs that share a Prefect server under one rate. The gate takes its slots in batches of
+   about one second's worth (`occupy=k`), so it asks the server about once a second instead of
+   once per submission: Prefect's `rate_limit` is a slow pacer on its own (see DESIGN.md),
+   while the local pacer keeps the spacing even.
+
+The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
+An existing limit is left as it is (an operator may have tuned it) and rules over every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import rate_limit
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from prefect_grok_video.pacing import Pacer
+
+__all__ = ["DEFAULT_LIMIT_NAME", "SubmitGate"]
+
+DEFAULT_LIMIT_NAME = "grok-video-submit"
+#: Keeps the spacing a little wider than 1/rate, so that network jitter does not make two
+#: submissions arrive closer together than the service's own limit allows (it would answer 429).
+HEADROOM = 1.02
+
+
+class SubmitGate:
+    """Admits one submission at a time, at most `rate` per second, here and across runs."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        limit_name: str | None = DEFAULT_LIMIT_NAME,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        self.rate = rate
+        self.limit_name = limit_name
+        self._pacer = Pacer(rate / HEADROOM)
+        self._batch = max(1, math.floor(rate))
+        self._tokens = 0
+        self._refill = asyncio.Lock()
+        self._ready = limit_name is None
+        self._logger = logger or logging.getLogger("prefect_grok_video")
+
+    async def wait(self) -> None:
+        """Wait until one more submission may be sent."""
+        if not self._ready:
+            async with self._refill:
+                if not self._ready:
+                    await self._ensure_limit()
+        if self.limit_name is not None:
+            async with self._refill:
+                if self._tokens == 0:
+                    await rate_limit(self.limit_name, occupy=self._batch, strict=True)
+                    self._tokens = self._batch
+                self._tokens -= 1
+        await self._pacer.wait()
+
+    async def _ensure_limit(self) -> None:
+        """Create the global limit when missing; size batches to what an existing one allows."""
+        assert self.limit_name is not None
+        async with get_client() as client:
+            try:
+                await client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(
+                        name=self.limit_name,
+                        limit=self._batch,
+                        slot_decay_per_second=self.rate,
+                        active=True,
+                    )
+                )
+                self._logger.info(
+                    "Created global concurrency limit %r: %s submissions/s shared by all runs",
+                    self.limit_name, self.rate,
+                )  # fmt: skip
+            except ObjectAlreadyExists:
+                pass
+            try:
+                limit = await client.read_global_concurrency_limit_by_name(self.limit_name)
+            except ObjectNotFound:  # deleted between the two calls: run on the local pace only
+                self.limit_name = None
+                self._ready = True
+                return
+        decay = limit.slot_decay_per_second or 0
+        if not limit.active or decay <= 0:
+            self._logger.warning(
+                "Global concurrency limit %r is inactive or has no slot decay; submissions "
+                "are paced by this run only (%s/s)",
+                self.limit_name, self.rate,
+            )  # fmt: skip
+            self.limit_name = None
+        else:
+            self._batch = max(1, min(self._batch, limit.limit))
+            if decay < self.rate:
+                self._logger.warning(
+                    "Global concurrency limit %r allows %s submissions/s for all runs: this "
+                    "run's submit_rate %s is capped by it",
+                    self.limit_name, decay, self.rate,
+                )  # fmt: skip
+        self._ready = True

@@ -1,0 +1,222 @@
+"""Prefect tasks for one job's life: submit it (once), wait for it, download its video.
+
+`submit_extension` is the only task that spends money. Its result is persisted under a key made
+of what defines the paid job (base URL, model, prompt, duration, the video's content
+fingerprint, and which resubmission this is) and never of the credentials, so a rerun in a new
+process, after a crash or a flow retry, gets the same request_id back instead of paying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
+from prefect.states import State
+from pydantic import BaseModel, Field
+
+from prefect_grok_video.blocks import GrokVideoCredentials
+from prefect_grok_video.client import AsyncGrokVideoClient
+from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
+from prefect_grok_video.inputs import VideoInput, resolve_video
+from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.settings import GrokVideoSettings
+from prefect_grok_video.flows.gate import SubmitGate
+
+__all__ = ["Submission", "download_video", "submit_extension", "wait_for_video"]
+
+#: The client and submission gate of the flow run in progress, shared by its tasks (one
+#: connection pool, one pace). Tasks called on their own build what they need.
+shared_client: ContextVar[AsyncGrokVideoClient | None] = ContextVar(
+    "grok_video_client", default=None
+)
+shared_gate: ContextVar[SubmitGate | None] = ContextVar("grok_video_gate", default=None)
+
+
+class Submission(BaseModel):
+    """What a submit produced: a request_id, or why its outcome cannot be known."""
+
+    request_id: str | None = Field(description="The job's id; None when the outcome is unknown.")
+    submitted_at: datetime
+    attempt: int = Field(default=0, description="0 for the first submission of a job, then 1…")
+    unknown_reason: str | None = Field(
+        default=None, description="Set when the request went out and no answer came back."
+    )
+
+
+@asynccontextmanager
+async def _client_for(
+    credentials: GrokVideoCredentials | None,
+) -> AsyncIterator[AsyncGrokVideoClient]:
+    shared = shared_client.get()
+    if shared is not None:
+        yield shared
+        return
+    credentials = credentials or GrokVideoCredentials.from_settings()
+    async with credentials.get_client() as client:
+        yield client
+
+
+def _row_label(parameters: dict[str, Any]) -> str:
+    if parameters.get("row_id"):
+        return str(parameters["row_id"])
+    request_id = parameters.get("request_id")
+    return request_id if isinstance(request_id, str) else "video"
+
+
+def _run_name(step: str):
+    def name(parameters: dict[str, Any]) -> str:
+        return f"{step}-{_row_label(parameters)}"
+
+    return name
+
+
+def _retry_if_retryable(task: Any, task_run: TaskRun, state: State) -> bool:
+    """Retry a task only after an error that says trying again can help."""
+    error = state.data
+    return isinstance(error, GrokVideoError) and error.retryable
+
+
+def _video_input(video: str | VideoInput) -> VideoInput:
+    return video if isinstance(video, VideoInput) else resolve_video(video)
+
+
+def submission_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
+    """The cache key of a paid job: what it is made of, never who pays for it."""
+    credentials: GrokVideoCredentials | None = parameters.get("credentials")
+    base_url = credentials.base_url if credentials else GrokVideoSettings().base_url
+    model = parameters.get("model") or (
+        credentials.model if credentials else GrokVideoSettings().model
+    )
+    fingerprint = parameters.get("fingerprint") or _video_input(parameters["video"]).fingerprint()
+    payload = json.dumps(
+        ["grok-video-submit/1", base_url, model, parameters["prompt"],
+         int(parameters.get("duration", 6)), fingerprint, int(parameters.get("attempt", 0))]
+    )  # fmt: skip
+    return "grok-video-submit-" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+@task(
+    name="submit-extension",
+    task_run_name=_run_name("submit"),
+    cache_key_fn=submission_key,
+    persist_result=True,
+    result_serializer="json",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_retry_if_retryable,
+)
+async def submit_extension(
+    video: str | VideoInput,
+    prompt: str,
+    duration: int = 6,
+    model: str | None = None,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    row_id: str | None = None,
+    attempt: int = 0,
+    fingerprint: str | None = None,
+) -> Submission:
+    """Submit one paid extension job and return its `Submission` (cached: see the module doc).
+
+    A submit whose answer never came is returned with `unknown_reason` set, not raised, so that
+    it is cached too and no later run pays for the row again without being told to
+    (`refresh_cache=True`, or `refresh` on the flows).
+    """
+    gate = shared_gate.get()
+    if gate is None:
+        gate = SubmitGate(1.0, limit_name=None)
+    source = _video_input(video)
+    if not isinstance(video, VideoInput):
+        source.preflight()
+    async with _client_for(credentials) as client:
+        await gate.wait()
+        now = datetime.now(timezone.utc)
+        try:
+            request_id = await client.submit_extension(
+                video=source, prompt=prompt, duration=duration, model=model, preflight=False
+            )
+        except SubmitOutcomeUnknownError as exc:
+            exc.row_id = row_id
+            get_run_logger().error("%s", exc)
+            return Submission(
+                request_id=None, submitted_at=now, attempt=attempt, unknown_reason=str(exc)
+            )
+        except GrokVideoError as exc:
+            exc.row_id = row_id
+            raise
+    get_run_logger().info(
+        "Row %s: submitted as request %s (submission %d)", row_id, request_id, attempt + 1
+    )
+    return Submission(request_id=request_id, submitted_at=now, attempt=attempt)
+
+
+@task(name="wait-for-video", task_run_name=_run_name("wait"), cache_policy=NO_CACHE)
+async def wait_for_video(
+    request_id: str,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    timeout: float = 1800.0,
+    submitted_at: datetime | None = None,
+    row_id: str | None = None,
+) -> VideoJob:
+    """Poll `request_id` until it is done, failed or expired; never cached while pending.
+
+    Raises `PollTimeoutError` after `timeout` seconds (waiting again later is free).
+    """
+    started = None
+    if submitted_at is not None:
+        age = (datetime.now(timezone.utc) - submitted_at).total_seconds()
+        started = time.monotonic() - max(0.0, age)
+    async with _client_for(credentials) as client:
+        try:
+            return await client.wait_for_video(request_id, timeout=timeout, submitted_at=started)
+        except GrokVideoError as exc:
+            exc.row_id = row_id
+            raise
+
+
+def download_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
+    """One download per job and destination."""
+    payload = json.dumps(["grok-video-download/1", parameters.get("request_id") or
+                          parameters["url"], str(parameters["destination"])])  # fmt: skip
+    return "grok-video-download-" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+@task(
+    name="download-video",
+    task_run_name=_run_name("download"),
+    cache_key_fn=download_key,
+    persist_result=True,
+    result_serializer="json",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_retry_if_retryable,
+)
+async def download_video(
+    url: str,
+    destination: str,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    request_id: str | None = None,
+    row_id: str | None = None,
+) -> DownloadResult:
+    """Download a result to `destination` (a path or fsspec URL), atomically; cached per job.
+
+    The flows check that a cached download's file is still there, whole, before trusting it.
+    """
+    async with _client_for(credentials) as client:
+        try:
+            return await client.download(url, destination)
+        except GrokVideoError as exc:
+            exc.row_id, exc.request_id = row_id, request_id
+            raise

@@ -1,0 +1,37 @@
+"""Spacing submissions evenly in one process, so a run stays under the service's rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+__all__ = ["Pacer"]
+
+
+class Pacer:
+    """Hands out start times at most `rate` per second, first come first served.
+
+    Each caller reserves the next free slot and sleeps until it, so N callers take
+    (N - burst) / rate seconds, evenly spaced, with no busy waiting. A caller cancelled while
+    it sleeps loses its slot (the rate is never exceeded, only under-used).
+    """
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst}")
+        self.rate = rate
+        self.interval = 1.0 / rate
+        self._burst = burst
+        # The earliest time the next slot may start, kept `burst - 1` intervals in the past
+        # at most, so that an idle pacer allows a burst.
+        self._next = time.monotonic() - (burst - 1) * self.interval
+
+    async def wait(self) -> None:
+        """Wait for this caller's slot."""
+        now = time.monotonic()
+        slot = max(self._next, now - (self._burst - 1) * self.interval)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)

@@ -1,0 +1,109 @@
+"""The account of a run: one `ItemResult` per manifest row, and the `RunReport` around them.
+
+Both are plain pydantic models, JSON-serialisable, holding no secret and no data URL body, so
+they can be returned by flows, written to a file with `--report`, and turned into artifacts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+__all__ = ["ITEM_STATUSES", "ItemError", "ItemResult", "ItemStatus", "RunReport"]
+
+ItemStatus = Literal[
+    "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown"
+]
+#: Every outcome a row can end with, in the order reports list them.
+ITEM_STATUSES: tuple[ItemStatus, ...] = (
+    "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown"
+)  # fmt: skip
+
+#: What to do about each unsuccessful outcome, for summaries and the command line.
+NEXT_STEPS: dict[str, str] = {
+    "failed": "fix the input the error names (a job failing with service_unavailable or "
+    "internal_error was already resubmitted up to max_resubmits times)",
+    "moderated": "the result did not pass moderation: change the prompt or the clip",
+    "expired": "the job expired at the service: run again with refresh to pay for a new one",
+    "timed_out": "the job was still running at the deadline: run again (it resumes waiting on "
+    "the same request_id and pays nothing) or raise wait_timeout",
+    "invalid": "fix the row as its error says, then run again; nothing was paid for it",
+    "unknown": "a submit was sent but no answer came, so a job may exist and be billed: check "
+    "the provider's console; run again with refresh only if no job was made",
+}
+
+
+class ItemError(BaseModel):
+    """Why a row did not succeed: a short machine-readable code and a message for people."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ItemResult(BaseModel):
+    """What happened to one manifest row."""
+
+    id: str
+    row: int
+    status: ItemStatus
+    source: str = Field(description="The input video as given (a data URL is summarised).")
+    prompt: str | None = None
+    duration: int | None = Field(default=None, description="Seconds of new video asked for.")
+    model: str | None = None
+    request_id: str | None = None
+    attempts: int = Field(default=0, description="Paid submissions made for this row.")
+    output: str | None = Field(default=None, description="Path or URI of the downloaded file.")
+    size: int | None = None
+    sha256: str | None = None
+    video_seconds: float | None = Field(default=None, description="Length of the result.")
+    video_url: str | None = Field(default=None, description="Temporary URL of the result.")
+    url_expires_at: datetime | None = None
+    cost_usd: float | None = None
+    error: ItemError | None = None
+    finished_at: datetime | None = None
+
+
+class RunReport(BaseModel):
+    """The whole run: every row's result, totals by status, time and cost."""
+
+    manifest: str
+    output: str
+    items: list[ItemResult]
+    started_at: datetime
+    finished_at: datetime
+    flow_run_id: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def totals(self) -> dict[str, int]:
+        """Rows per status, every status present (zero when none)."""
+        counts = Counter(item.status for item in self.items)
+        return {status: counts.get(status, 0) for status in ITEM_STATUSES}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def elapsed_seconds(self) -> float:
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_cost_usd(self) -> float | None:
+        """What the service reported the run cost, or None when it reported no usage."""
+        costs = [item.cost_usd for item in self.items if item.cost_usd is not None]
+        return round(sum(costs), 6) if costs else None
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether every row succeeded."""
+        return all(item.status == "succeeded" for item in self.items)
+
+    def summary_line(self) -> str:
+        """One line counting outcomes, e.g. `4 of 5 rows succeeded; 1 failed`."""
+        totals = self.totals
+        others = [f"{n} {status}" for status, n in totals.items() if n and status != "succeeded"]
+        line = f"{totals['succeeded']} of {len(self.items)} rows succeeded"
+        return f"{line}; {', '.join(others)}" if others else line

@@ -1,0 +1,70 @@
+"""The Prefect test harness: one temporary Prefect server (SQLite in a temp dir) per session.
+
+- `prefect_harness` (session): starts it; `PREFECT_HOME` and result storage are isolated.
+- `prefect_api` (per test): the harness's API URL, with Prefect's background log and event
+  workers drained after the test.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A temporary Prefect server (SQLite in a temp dir) for the session; yields its API URL.
+
+    `PREFECT_HOME` and `PREFECT_RESULTS_LOCAL_STORAGE_PATH` point into a temp dir (the harness
+    does not isolate result storage) and analytics are off, both in this process's Prefect
+    settings and in the environment that subprocesses (the server, the CLI) inherit.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    results = home / "results"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        env.setenv("PREFECT_HOME", str(home))
+        env.setenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(results))
+        updates = {
+            PREFECT_SERVER_ANALYTICS_ENABLED: False,
+            PREFECT_HOME: home,
+            PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
+        }
+        with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
+            yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def prefect_api(prefect_harness: str) -> Iterator[str]:
+    """The harness's API URL for one test, after which Prefect's log and event workers are
+    drained, so no background request to the server outlives the test (a later test's respx
+    mock would catch it)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    yield prefect_harness
+
+    async def drain() -> None:
+        try:
+            drained = APILogWorker.instance().drain()
+            if inspect.isawaitable(drained):
+                await drained
+        except RuntimeError:  # the worker never started
+            pass
+        drained = EventsWorker.drain_all()
+        if inspect.isawaitable(drained):
+            await drained
+
+    run_coro_as_sync(drain())
