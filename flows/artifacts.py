@@ -144,5 +144,6 @@ async def publish_link(item: ItemResult, prefix: str, *, remote_output: bool) ->
         link,
         link_text=text,
         key=artifact_key(prefix, "video", item.id),
-        description=f"Row {item.row} ({item.id}), request {item.request_id}; saved to {item.output}",
+        description=f"Row {item.row} ({item.id}), request {item.request_id}, saved to "
+        f"{item.output}",
     )

@@ -36,6 +36,7 @@ from prefect_grok_video.errors import (
     GrokVideoError,
     JobFailedError,
     PollTimeoutError,
+    RunFailedError,
 )
 from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
@@ -114,10 +115,14 @@ class _Run:
     ) -> None:
         self.credentials = credentials
         self.remote = is_storage_url(output)
-        self.output = output.rstrip("/") if self.remote else str(Path(output).expanduser().resolve())
+        self.output = (
+            output.rstrip("/") if self.remote else str(Path(output).expanduser().resolve())
+        )
         self.wait_timeout = wait_timeout
         self.max_resubmits = max_resubmits
-        self.submit = submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
+        self.submit = (
+            submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
+        )
         self.slots = asyncio.Semaphore(max_concurrency)
         self.progress = progress
         self.artifact_prefix = artifact_prefix
@@ -273,8 +278,9 @@ def _invalid_result(row: InvalidRow) -> ItemResult:
         status="invalid",
         source=row.source,
         prompt=row.prompt,
-        error=ItemError(code="invalid_input", message=row.message,
-                        field=first.field if first else None),  # fmt: skip
+        error=ItemError(
+            code="invalid_input", message=row.message, field=first.field if first else None
+        ),
         finished_at=datetime.now(timezone.utc),
     )
 
@@ -344,10 +350,11 @@ async def _extend(
 
 
 def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object:
-    """The flow's return: the value, or a Failed state carrying it when a row did not succeed."""
+    """The flow's return: the value, or a Failed state whose `RunFailedError` carries it."""
     if report.succeeded or not fail_on_item_error:
         return value
-    return Failed(message=report.summary_line(), data=value)
+    message = report.summary_line()
+    return Failed(message=message, data=RunFailedError(message, result=value))
 
 
 Concurrency = Annotated[int, Field(ge=1, le=2000, description="Most jobs in flight at once.")]
@@ -363,7 +370,10 @@ Resubmits = Annotated[
 ]
 
 
-@flow(name="extend-videos", description="Extend every video of a manifest with Grok and download the results.")
+@flow(
+    name="extend-videos",
+    description="Extend every video of a manifest with Grok and download the results.",
+)
 async def extend_videos(
     manifest: str | list[ManifestRow],
     output: str = DEFAULT_OUTPUT,
@@ -380,8 +390,8 @@ async def extend_videos(
 
     `manifest` is a path or fsspec URL of a CSV / JSON / JSONL / YAML file, or a list of rows
     (`id`, `video`, `prompt`, `duration`, `model`). Returns the `RunReport`. When a row did not
-    succeed the run ends Failed (after everything is downloaded and published), carrying the
-    report as its result, unless `fail_on_item_error` is False.
+    succeed the run ends Failed (after everything is downloaded and published) with a
+    `RunFailedError` whose `result` is the report, unless `fail_on_item_error` is False.
     """
     report = await _extend(
         manifest, output=output, credentials=credentials, max_concurrency=max_concurrency,

@@ -27,10 +27,10 @@ from pydantic import BaseModel, Field
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
+from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.settings import GrokVideoSettings
-from prefect_grok_video.flows.gate import SubmitGate
 
 __all__ = ["Submission", "download_video", "submit_extension", "wait_for_video"]
 

@@ -143,7 +143,12 @@ class AsyncGrokVideoClient:
         self.base_url = base
         self.model = model
         self.retry = retry or RetryPolicy()
-        self.poll = poll or PollPolicy()
+        try:
+            self.poll = poll or PollPolicy.from_env()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = f"GROK_VIDEO_{str(error['loc'][0]).upper()}"
+            raise ConfigurationError(f"bad setting {name}: {error['msg']}") from None
         self.max_upload_bytes = max_upload_bytes
         self.max_download_bytes = max_download_bytes
         self.logger: Logger = logger or logging.getLogger("prefect_grok_video")

@@ -22,7 +22,8 @@ anything taken from a response passes through `redact` first.
     ├── SubmitOutcomeUnknownError   a submit went out, no answer came: a job may exist (final)
     ├── PollTimeoutError            a job was still pending when the wait's deadline passed
     ├── JobFailedError              a job ended without a video (retryable for two error codes)
-    └── DownloadError               a result could not be fetched or stored
+    ├── DownloadError               a result could not be fetched or stored
+    └── RunFailedError              a run finished, but not every row succeeded (`.result`)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "PreflightError",
     "RateLimitError",
     "ResponseFormatError",
+    "RunFailedError",
     "ServiceError",
     "SubmitOutcomeUnknownError",
     "UnknownModelError",
@@ -250,3 +252,16 @@ class DownloadError(GrokVideoError):
     def __init__(self, message: str, *, retryable: bool = True, **context) -> None:
         super().__init__(message, **context)
         self.retryable = retryable
+
+
+class RunFailedError(GrokVideoError):
+    """A run finished, every row reached its outcome, but not every row succeeded.
+
+    The flows fail with it (`fail_on_item_error=True`), after downloading what succeeded and
+    publishing the report; `result` is the flow's full answer (a `RunReport`, or an
+    `ItemResult` for `extend_video`), so nothing about the run is lost to the caller.
+    """
+
+    def __init__(self, message: str, *, result: object, **context) -> None:
+        super().__init__(message, **context)
+        self.result = result

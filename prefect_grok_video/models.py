@@ -106,14 +106,11 @@ class VideoJob(_Tolerant):
         if outcome == "failed":
             code = self.error.code if self.error else "unknown"
             detail = self.error.message if self.error and self.error.message else "no message"
-        elif outcome == "expired":
-            code, detail = "expired", "the job expired before it finished"
+            message = f"job failed: {detail} ({JOB_ERROR_ADVICE.get(code, 'see the message')})"
         else:
-            code, detail = "moderated", "the generated video did not pass moderation"
-        advice = JOB_ERROR_ADVICE.get(code, "see the service's message")
-        raise JobFailedError(
-            f"job failed: {detail}; {advice}", code=code, request_id=self.request_id
-        )
+            code = outcome
+            message = f"job {outcome}: {JOB_ERROR_ADVICE[outcome]}"
+        raise JobFailedError(message, code=code, request_id=self.request_id)
 
 
 class DownloadResult(BaseModel):

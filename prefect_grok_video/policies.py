@@ -78,6 +78,18 @@ class PollPolicy:
     #: lands just before the job ends.
     overshoot: float = 0.05
 
+    @classmethod
+    def from_env(cls) -> PollPolicy:
+        """The policy with `GROK_VIDEO_POLL_FIRST`, `_MIN_INTERVAL` and `_MAX_INTERVAL` applied."""
+        from prefect_grok_video.settings import GrokVideoSettings
+
+        settings = GrokVideoSettings()
+        return cls(
+            first_poll=settings.poll_first,
+            min_interval=settings.poll_min_interval,
+            max_interval=max(settings.poll_max_interval, settings.poll_min_interval),
+        )
+
     def tracker(self, started: float | None = None) -> PollTracker:
         """A fresh schedule for one job; `started` is its submit time (`time.monotonic()`)."""
         return PollTracker(self, time.monotonic() if started is None else started)

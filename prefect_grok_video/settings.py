@@ -74,6 +74,16 @@ class GrokVideoSettings(BaseSettings):
         description="Largest generated video accepted for download.",
     )
 
+    poll_first: float = Field(
+        default=5.0, ge=0, description="Seconds from submit to a job's first poll."
+    )
+    poll_min_interval: float = Field(
+        default=1.0, gt=0, description="Shortest gap between two polls of a job, in seconds."
+    )
+    poll_max_interval: float = Field(
+        default=30.0, gt=0, description="Longest gap between two polls of a job, in seconds."
+    )
+
     @field_validator("base_url")
     @classmethod
     def _http_base_url(cls, value: str) -> str:
