@@ -414,3 +414,30 @@ async def _drain_logs() -> None:
     drained = APILogWorker.instance().drain()
     if inspect.isawaitable(drained):
         await drained
+
+
+async def test_unknown_submit_outcomes_are_never_resubmitted(emulator_factory, tmp_path):
+    emulator = emulator_factory(p_drop_after_accept=1.0)
+    manifest = write_manifest(tmp_path, [{"id": "lost", "video": URL.format(1), "prompt": "go"}])
+    state, report = await run(manifest, emulator, tmp_path / "out")
+    item = report.items[0]
+    assert (item.status, item.request_id, item.error.code) == (
+        "unknown", None, "submit_outcome_unknown")  # fmt: skip
+    assert "billed" in item.error.message
+    assert state.message == "0 of 1 rows succeeded; 1 unknown"
+    _, again = await run(manifest, emulator, tmp_path / "out")
+    assert again.items[0].status == "unknown"
+    assert emulator.state.accepted == 1  # the rerun did not pay for it again
+
+
+async def test_timed_out_rows_resume_waiting_without_paying_again(emulator, tmp_path):
+    manifest = write_manifest(tmp_path, [
+        {"id": "slow", "video": URL.format(1), "prompt": "go #latency=1.5"}])  # fmt: skip
+    _, first = await run(manifest, emulator, tmp_path / "out", wait_timeout=0.3)
+    assert first.items[0].status == "timed_out"
+    assert first.items[0].request_id in first.items[0].error.message
+    await asyncio.sleep(1.3)
+    _, second = await run(manifest, emulator, tmp_path / "out")
+    assert second.items[0].status == "succeeded"
+    assert second.items[0].request_id == first.items[0].request_id
+    assert emulator.state.accepted == 1
