@@ -1,23 +1,33 @@
 """The `grok-video` command.
 
-    grok-video emulator [--port N] [--latency S] ...   serve the local API emulator
+    grok-video run MANIFEST [--output DEST] ...   extend every row of a manifest (Prefect flow)
+    grok-video validate MANIFEST                 check every row, submit nothing
+    grok-video demo [--output DIR]               run the bundled examples against a local emulator
+    grok-video emulator [--port N] ...           serve the local API emulator
 
 Each subcommand is a `_add_<name>` function that declares its parser and a `_cmd_<name>`
-function that runs it and returns an exit code; add later ones (`run`, `validate`, `demo`) to
-`_SUBCOMMANDS`. Heavy imports happen inside the commands so `--help` stays fast.
+function that runs it and returns an exit code (0: every row succeeded, 1: a row did not,
+2: the manifest or the command line is wrong). Heavy imports, Prefect above all, happen inside
+the commands that need them, so `--help`, `validate` and `emulator` stay light.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "copy_examples", "format_report", "main"]
 
 
 def _probability(text: str) -> float:
@@ -129,13 +139,19 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"grok-video emulator: cannot listen on port {args.port}: {exc}", file=sys.stderr)
         return 1
+    rate = "unlimited" if config.submit_rate is None else f"{config.submit_rate:g}/s"
+    print(f"Grok video API emulator listening on {server.base_url}", flush=True)
+    print(f"  latency {config.latency:g} s, submit rate {rate}, seed {config.seed}")
+    _serve_until_stopped(server)
+    return 0
+
+
+def _serve_until_stopped(server: Any) -> None:
+    """Tell how to use a started emulator, serve until Ctrl-C or SIGTERM, then stop it."""
     stop = threading.Event()
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:  # SIGTERM stops as cleanly as Ctrl-C
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    rate = "unlimited" if config.submit_rate is None else f"{config.submit_rate:g}/s"
-    print(f"Grok video API emulator listening on {server.base_url}", flush=True)
-    print(f"  latency {config.latency:g} s, submit rate {rate}, seed {config.seed}")
     print("Use it with:")
     print(f"  export GROK_VIDEO_BASE_URL={server.base_url} GROK_VIDEO_API_KEY={server.api_key}")
     print("Press Ctrl-C to stop.", flush=True)
@@ -149,12 +165,640 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
         server.stop()
     print("emulator stopped", flush=True)
-    return 0
+
+
+# -- shared by run, validate and demo -------------------------------------------------------
+
+
+class _UsageError(Exception):
+    """A problem with the command line, the manifest or the credentials: exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a number above 0, got {text}")
+    return value
+
+
+def _check_readable(manifest: str) -> None:
+    """Raise `_UsageError` unless the manifest can be read as a whole (rows are checked later)."""
+    from prefect_grok_video.errors import ManifestError
+    from prefect_grok_video.manifest import read_rows
+
+    try:
+        read_rows(manifest)
+    except ManifestError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+#: Console level of Prefect's log handler during `run` and `demo` (see `_prepare_prefect`).
+_CONSOLE_LEVEL_VARIABLE = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+
+def _prepare_prefect() -> None:
+    """Settings that must be in place before Prefect is imported: no analytics, a quiet console."""
+    # Prefect logs every task run at INFO ("Finished in state Completed()"), three task runs
+    # per row, plus the client's lines: a console nobody can read. Prefect 3 lets the
+    # environment override any key of its logging config (PREFECT_LOGGING_[PATH]_[TO]_[KEY],
+    # see prefect/logging/logging.yml), so PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=WARNING
+    # raises the level of the *console* handler only: the loggers keep their levels and the
+    # API handler still sends every record to the Prefect server, so the UI has all the logs.
+    # (A filter on the console handler dropping task-run INFO was the alternative; it would
+    # leave the client's per-row INFO lines, which are logged on the flow run.) Warnings and
+    # errors (an invalid row, a moderated video, a resubmission) still reach the console;
+    # progress comes from our bar or lines instead. A value the user set wins (INFO shows
+    # everything again). It is set in this process's environment only, never the user's shell.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    user_level = os.environ.get(_CONSOLE_LEVEL_VARIABLE)
+    os.environ.setdefault(_CONSOLE_LEVEL_VARIABLE, "WARNING")
+    if user_level is None and "prefect" in sys.modules:  # logging is already set up (main()
+        for handler in _prefect_console_handlers():  # called in-process): apply it directly
+            handler.setLevel(logging.WARNING)
+
+
+def _prefect_console_handlers() -> list[logging.Handler]:
+    """Prefect's console handlers, wherever the logging config attached them."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    found: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                found[id(handler)] = handler
+    return list(found.values())
+
+
+class _PrintAbove:
+    """Stands in for a Prefect console handler's rich Console while a progress bar is live."""
+
+    # Prefect's handler writes to the real stderr, which would draw through the bar (rich
+    # unwraps its own stderr proxy): render each record with the handler's console (keeping its
+    # colours), then print that through the bar's console, which puts it above the bar.
+
+    def __init__(self, original: Any, live_console: Any) -> None:
+        self._original = original
+        self._live_console = live_console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        from rich.text import Text
+
+        with self._original.capture() as captured:
+            self._original.print(*objects, **options)
+        text = Text.from_ansi(captured.get().rstrip("\n"))
+        self._live_console.print(text, soft_wrap=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+@contextlib.contextmanager
+def _logs_above(progress: Any) -> Iterator[None]:
+    """While a progress bar is live, print Prefect's console logs above it, not through it."""
+    handlers = [h for h in _prefect_console_handlers() if hasattr(h, "console")]
+    saved = [(handler, handler.console) for handler in handlers]
+    for handler, console in saved:
+        handler.console = _PrintAbove(console, progress.console)
+    try:
+        yield
+    finally:
+        for handler, console in saved:
+            handler.console = console
+
+
+class _LineProgress:
+    """Progress as one line per finished row (no terminal, or the bar is not wanted)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+
+    def started(self, total: int) -> None:
+        self.total = total
+        print(f"Run started: {total} row{'s' * (total != 1)}", flush=True)
+
+    def finished(self, item: Any) -> None:
+        self.done += 1
+        error = item.error.code if item.error else None
+        code = f" ({error})" if error and error not in (item.status, "invalid_input") else ""
+        print(f"[{self.done}/{self.total}] {item.id}: {item.status}{code}", flush=True)
+
+
+class _BarProgress:
+    """Progress as a rich bar with counts by outcome, drawn on the terminal."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.task = progress.add_task("starting Prefect", total=None, outcomes="")
+
+    def started(self, total: int) -> None:
+        self.progress.update(self.task, total=total, description="extending")
+
+    def finished(self, item: Any) -> None:
+        from prefect_grok_video.report import ITEM_STATUSES
+
+        self.counts[item.status] += 1
+        counts = [(status, self.counts[status]) for status in ITEM_STATUSES]
+        outcomes = ", ".join(f"{n} {status}" for status, n in counts if n)
+        self.progress.update(self.task, advance=1, outcomes=outcomes)
+
+
+@contextlib.contextmanager
+def _progress(mode: str) -> Iterator[Any]:
+    """A `RunListener` for `mode` ("bar", "lines" or "none"), live for the duration."""
+    if mode == "none":
+        yield None
+        return
+    if mode == "lines":
+        yield _LineProgress()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[outcomes]}"),
+    )
+    with progress, _logs_above(progress):
+        yield _BarProgress(progress)
+
+
+def _progress_mode(no_progress: bool) -> str:
+    if no_progress:
+        return "none"
+    return "bar" if sys.stdout.isatty() else "lines"
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Above this many rows the table lists only the rows that did not succeed.
+_FULL_TABLE_ROWS = 50
+_TABLE_COLUMNS = ("id", "status", "request_id", "output", "error")
+
+
+def _shown_output(path: str | None, root: str) -> str:
+    if not path:
+        return "-"
+    prefix = root.rstrip("/\\") + ("/" if "://" in root else os.sep)
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def _error_cell(item: Any) -> str:
+    """The error of a row, its code left out where the status already says it."""
+    if item.error is None:
+        return ""
+    code, message = item.error.code, item.error.message
+    shown = message if code in (item.status, "invalid_input") else f"{code}: {message}"
+    return _cut(shown, 120)
+
+
+def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> list[str]:
+    """The lines printed after a run: rows, summary, where the videos are, what to do next."""
+    from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS
+
+    items = report.items
+    shown = items if len(items) <= full_table_rows else [
+        item for item in items if item.status != "succeeded"
+    ]  # fmt: skip
+    rows = [
+        (
+            _cut(item.id, 32),
+            item.status,
+            item.request_id or "-",
+            _shown_output(item.output, report.output),
+            _error_cell(item),
+        )
+        for item in shown
+    ]
+    lines: list[str] = []
+    if rows:
+        widths = [max(len(row[i]) for row in [_TABLE_COLUMNS, *rows]) for i in range(4)]
+        for row in [_TABLE_COLUMNS, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+            cells.append(row[4])
+            lines.append("  ".join(cells).rstrip())
+    hidden = len(items) - len(shown)
+    if hidden:
+        lines.append(f"({hidden} succeeded rows not listed; --report FILE lists every row)")
+    if lines:
+        lines.append("")
+    summary = f"{report.summary_line()} in {report.elapsed_seconds:.1f} s"
+    if report.total_cost_usd is not None:
+        summary += f"; cost reported by the service: ${report.total_cost_usd:.2f}"
+    lines.append(summary)
+    if report.totals["succeeded"]:
+        lines.append(f"Videos: {report.output}")
+    for status in ITEM_STATUSES:
+        count = report.totals[status]
+        if status != "succeeded" and count:
+            lines.append(f"  {status} ({count}): {NEXT_STEPS[status]}")
+    return lines
+
+
+def _ui_hint(flow_run_id: str | None) -> list[str]:
+    """Where to see the run in the Prefect UI, accurately for this process's settings."""
+    # With no PREFECT_API_URL, Prefect 3.9 runs flows against a temporary server it starts as
+    # a subprocess with this process's settings (SubprocessASGIServer); that server uses
+    # PREFECT_API_DATABASE_CONNECTION_URL, by default sqlite $PREFECT_HOME/prefect.db
+    # (settings/models/_defaults.py), the same database `prefect server start` serves with
+    # the same settings, so the run stays browsable there after this command exits.
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    page = f"runs/flow-run/{flow_run_id}" if flow_run_id else "runs"
+    if settings.api.url:
+        if not settings.ui_url:
+            return [f"The run is recorded on the Prefect API at {settings.api.url}."]
+        return [f"See the run in the Prefect UI: {settings.ui_url.rstrip('/')}/{page}"]
+    database = settings.server.database.connection_url
+    url = database.get_secret_value() if database is not None else ""
+    where = "the database PREFECT_API_DATABASE_CONNECTION_URL names"
+    if url.startswith("sqlite") and ":///" in url:
+        where = f"Prefect's local database ({url.split(':///', 1)[1]})"
+    home = " with the same PREFECT_HOME" if "PREFECT_HOME" in os.environ else ""
+    host, port = settings.server.api.host, settings.server.api.port
+    return [
+        f"The run was recorded by a temporary Prefect server in {where}.",
+        f"To see it in the Prefect UI: run `prefect server start`{home}, then open "
+        f"http://{host}:{port}/{page}",
+    ]
+
+
+async def _run_flow(
+    manifest: str, *, credentials: Any, credentials_name: str | None, listener: Any,
+    options: dict[str, Any],
+) -> Any:  # fmt: skip
+    """Run `extend_videos` in this process; return its RunReport (or raise `_RunFailed`)."""
+    from prefect_grok_video.blocks import GrokVideoCredentials
+    from prefect_grok_video.errors import RunFailedError
+    from prefect_grok_video.flows.extend import extend_videos, run_listener
+    from prefect_grok_video.report import RunReport
+
+    if credentials_name is not None:
+        try:
+            credentials = await GrokVideoCredentials.aload(credentials_name)
+        except Exception as exc:  # not found, wrong type, no API: all say the same to the user
+            raise _UsageError(
+                f"cannot load the GrokVideoCredentials block {credentials_name!r}: {exc}"
+            ) from None
+    run_listener.set(listener)
+    state = await extend_videos(manifest, credentials=credentials, **options, return_state=True)
+    # A run where a row did not succeed ends Failed with a RunFailedError carrying the report;
+    # aresult(raise_on_failure=False) returns that error (or the exception of a run that
+    # crashed) instead of raising it.
+    result = await state.aresult(raise_on_failure=False)
+    if isinstance(result, RunFailedError):
+        result = result.result
+    if not isinstance(result, RunReport):
+        raise _RunFailed(f"the run ended {state.type.value} without a report: {result}")
+    return result
+
+
+class _RunFailed(Exception):
+    """The flow ended without a report (it crashed, or was cancelled)."""
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Check option values against the flow's own parameter types and bounds."""
+    # Before Prefect starts: Prefect would refuse them only after starting its server, with
+    # an ERROR log of every parameter.
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from prefect_grok_video.flows.extend import extend_videos
+
+    hints = typing.get_type_hints(extend_videos.fn, include_extras=True)
+    problems = []
+    for name, value in options.items():
+        try:
+            TypeAdapter(hints[name]).validate_python(value)
+        except ValidationError as exc:
+            problems.append(f"--{name.replace('_', '-')}: {exc.errors()[0]['msg']}")
+    if problems:
+        raise _UsageError("; ".join(problems))
+
+
+def _write_report(report: Any, destination: str) -> None:
+    import fsspec
+
+    text = report.model_dump_json(indent=2)
+    if "://" in destination:
+        with fsspec.open(destination, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    path = Path(destination).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _execute(
+    command: str, manifest: str, *, credentials: Any, credentials_name: str | None,
+    options: dict[str, Any], no_progress: bool, report_path: str | None,
+) -> int:  # fmt: skip
+    """Run the flow with progress, print the account of it, and return the exit code."""
+    try:
+        with _progress(_progress_mode(no_progress)) as listener:
+            report = asyncio.run(
+                _run_flow(manifest, credentials=credentials, credentials_name=credentials_name,
+                          listener=listener, options=options)
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        print(
+            f"grok-video {command}: interrupted. Run the same command again to resume: rows "
+            "already submitted are not paid for again.",
+            file=sys.stderr,
+        )
+        return 130
+    except _RunFailed as exc:
+        print(f"grok-video {command}: {exc}", file=sys.stderr)
+        return 1
+    print()
+    for line in format_report(report):
+        print(line)
+    code = 0 if report.succeeded else 1
+    if report_path is not None:
+        try:
+            _write_report(report, report_path)
+        except (OSError, ValueError) as exc:
+            print(f"grok-video {command}: cannot write the report to {report_path}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            code = code or 1
+        else:
+            print(f"Report: {report_path}")
+    for line in _ui_hint(report.flow_run_id):
+        print(line)
+    return code
+
+
+# -- grok-video run -------------------------------------------------------------------------
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="extend every row of a manifest and download the videos",
+        description="Extend every row of MANIFEST (CSV, JSON, JSONL or YAML; a path or a storage "
+        "URL) with the Grok video API in a Prefect flow, and download the results. Rows already "
+        "submitted by an earlier run are not paid for again. Credentials come from "
+        "GROK_VIDEO_API_KEY (and GROK_VIDEO_BASE_URL, ...) unless --credentials names a saved "
+        "block. Exit code: 0 every row succeeded, 1 a row did not, 2 a usage or manifest error.",
+        epilog="Prefect's console shows warnings and errors only; set "
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO to see every log line (the Prefect UI "
+        "always has them all).",
+    )
+    parser.add_argument("manifest", metavar="MANIFEST", help="the manifest file or URL")
+    parser.add_argument(
+        "--output", metavar="DEST",
+        help="folder or storage URL for the videos (default: ./grok-video-output)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--credentials", metavar="BLOCK_NAME",
+        help="name of a saved GrokVideoCredentials block (default: GROK_VIDEO_* variables)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-concurrency", type=_positive_int, default=100, metavar="N",
+        help="most jobs in flight at once (default: 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--submit-rate", type=_positive_float, default=1.0, metavar="R",
+        help="most submissions per second (default: 1, the service's limit)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wait-timeout", type=_positive_float, default=1800.0, metavar="S",
+        help="seconds to wait for one job before giving up (default: 1800)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-resubmits", type=_non_negative_int, default=2, metavar="N",
+        help="new submissions after service_unavailable/internal_error (default: 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refresh", action="store_true",
+        help="submit every row again, even one an earlier run already paid for",
+    )  # fmt: skip
+    parser.add_argument("--report", metavar="FILE", help="write the run report as JSON to FILE")
+    parser.add_argument("--no-progress", action="store_true", help="print no progress")
+    parser.set_defaults(handler=_cmd_run)
+
+
+_NO_KEY = (
+    "no API key: set GROK_VIDEO_API_KEY (and GROK_VIDEO_BASE_URL for another endpoint than "
+    "the default), or pass --credentials BLOCK_NAME to use a saved GrokVideoCredentials block"
+)
+
+
+def _environment_credentials() -> Any:
+    """A `GrokVideoCredentials` from the `GROK_VIDEO_*` variables; `_UsageError` without a key."""
+    from pydantic import ValidationError
+
+    from prefect_grok_video.settings import GrokVideoSettings
+
+    try:
+        settings = GrokVideoSettings()
+    except ValidationError:
+        settings = None  # from_settings below names the bad variables
+    else:
+        if settings.api_key is None or not settings.api_key.get_secret_value().strip():
+            raise _UsageError(_NO_KEY)
+    _prepare_prefect()
+    from prefect_grok_video.blocks import GrokVideoCredentials
+    from prefect_grok_video.errors import ConfigurationError
+
+    try:
+        return GrokVideoCredentials.from_settings(settings)
+    except ConfigurationError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        _check_readable(args.manifest)
+        if args.report is not None and Path(args.report).is_dir():
+            raise _UsageError(f"--report {args.report} is a folder: give a file name")
+        credentials = None if args.credentials else _environment_credentials()
+        _prepare_prefect()
+        from prefect_grok_video.flows.extend import DEFAULT_OUTPUT
+
+        options = {
+            "output": args.output or DEFAULT_OUTPUT,
+            "max_concurrency": args.max_concurrency,
+            "submit_rate": args.submit_rate,
+            "wait_timeout": args.wait_timeout,
+            "max_resubmits": args.max_resubmits,
+            "refresh": args.refresh,
+            "fail_on_item_error": True,
+        }
+        _check_options(options)
+        return _execute(
+            "run", args.manifest, credentials=credentials, credentials_name=args.credentials,
+            options=options, no_progress=args.no_progress, report_path=args.report,
+        )  # fmt: skip
+    except _UsageError as exc:
+        print(f"grok-video run: {exc}", file=sys.stderr)
+        return 2
+
+
+# -- grok-video validate --------------------------------------------------------------------
+
+
+def _add_validate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check every row of a manifest without submitting anything",
+        description="Read MANIFEST and check every row as `run` would before paying for it "
+        "(fields, ids, and each local or storage clip: MP4, H.264/H.265/AV1, 2-15 s). Nothing "
+        "is submitted and Prefect is not started. Exit code: 0 every row is valid, 1 a row is "
+        "not, 2 the manifest cannot be read.",
+    )
+    parser.add_argument("manifest", metavar="MANIFEST", help="the manifest file or URL")
+    parser.set_defaults(handler=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from prefect_grok_video.errors import ManifestError
+    from prefect_grok_video.manifest import load_manifest
+    from prefect_grok_video.settings import DEFAULT_MODEL, GrokVideoSettings
+
+    try:
+        default_model = GrokVideoSettings().model
+    except ValidationError:  # a bad GROK_VIDEO_* variable is run's business, not validate's
+        default_model = DEFAULT_MODEL
+    try:
+        manifest = load_manifest(args.manifest, default_model=default_model)
+    except ManifestError as exc:
+        print(f"grok-video validate: {exc}", file=sys.stderr)
+        return 2
+    for row in manifest.invalid:
+        print(row.message)
+    total, invalid = len(manifest.rows), len(manifest.invalid)
+    print(f"{manifest.source}: {total} row{'s' * (total != 1)}, {total - invalid} valid, "
+          f"{invalid} invalid")  # fmt: skip
+    return 1 if invalid else 0
+
+
+# -- grok-video demo ------------------------------------------------------------------------
+
+DEMO_OUTPUT = "./grok-video-demo"
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the bundled example manifest against a local emulator",
+        description="Start the local API emulator (3 s jobs, the real 1 submission/s limit), "
+        "run the bundled example manifest (5 rows, 4 small clips) through the Prefect flow, "
+        "and download the extended videos. No API key and no network needed.",
+    )
+    parser.add_argument(
+        "--output", metavar="DIR", default=DEMO_OUTPUT,
+        help=f"folder for the inputs, the videos and report.json (default: {DEMO_OUTPUT})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-emulator", action="store_true",
+        help="keep the emulator serving after the demo, until Ctrl-C",
+    )  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="print no progress")
+    parser.set_defaults(handler=_cmd_demo)
+
+
+def copy_examples(destination: str | os.PathLike[str]) -> Path:
+    """Copy the bundled example manifest and clips into `destination`; return the manifest."""
+    from importlib.resources import files
+
+    source = files("prefect_grok_video.examples")
+    folder = Path(destination)
+    (folder / "clips").mkdir(parents=True, exist_ok=True)
+    for clip in (source / "clips").iterdir():
+        if clip.name.endswith(".mp4"):
+            (folder / "clips" / clip.name).write_bytes(clip.read_bytes())
+    manifest = folder / "manifest.csv"
+    manifest.write_bytes((source / "manifest.csv").read_bytes())
+    return manifest
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    output = Path(args.output).expanduser().resolve()
+    try:
+        manifest = copy_examples(output / "input")
+    except OSError as exc:
+        print(f"grok-video demo: cannot prepare {output}: {exc}", file=sys.stderr)
+        return 2
+    _prepare_prefect()
+    from prefect_grok_video.blocks import GrokVideoCredentials
+    from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
+
+    server = EmulatorServer(EmulatorConfig()).start()
+    keep = False
+    try:
+        print(f"Demo: the Grok video API emulator is serving on {server.base_url}")
+        print(f"Demo: extending the rows of {manifest} into {output}", flush=True)
+        # Unsaved credentials passed to the flow: nothing lands in the environment.
+        credentials = GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
+        options = {
+            "output": str(output),
+            "submit_rate": 1.0,
+            "wait_timeout": 300.0,
+            # The emulator forgets its jobs when it stops: request_ids cached by an earlier
+            # demo point at jobs that no longer exist, so submit every row anew.
+            "refresh": True,
+            "fail_on_item_error": True,
+        }
+        code = _execute(
+            "demo", str(manifest), credentials=credentials, credentials_name=None,
+            options=options, no_progress=args.no_progress,
+            report_path=str(output / "report.json"),
+        )  # fmt: skip
+        keep = args.keep_emulator and code != 130
+    finally:
+        if not keep:
+            server.stop()
+    if keep:
+        print()
+        print(f"The emulator keeps serving on {server.base_url}.")
+        _serve_until_stopped(server)
+    return code
 
 
 # -- entry point ----------------------------------------------------------------------------
 
-_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_emulator,)
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_run,
+    _add_validate,
+    _add_demo,
+    _add_emulator,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
