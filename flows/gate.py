@@ -19,8 +19,9 @@ import asyncio
 import logging
 import math
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.concurrency.asyncio import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -67,28 +68,38 @@ class SubmitGate:
                 self._tokens -= 1
         await self._pacer.wait()
 
+    async def _create_limit(self, client: PrefectClient) -> GlobalConcurrencyLimitResponse | None:
+        """Create the limit (another run may win the race: then read theirs)."""
+        assert self.limit_name is not None
+        try:
+            await client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(
+                    name=self.limit_name,
+                    limit=self._batch,
+                    slot_decay_per_second=self.rate,
+                    active=True,
+                )
+            )
+            self._logger.info(
+                "Created global concurrency limit %r: %s submissions/s shared by all runs",
+                self.limit_name, self.rate,
+            )  # fmt: skip
+        except ObjectAlreadyExists:
+            pass
+        try:
+            return await client.read_global_concurrency_limit_by_name(self.limit_name)
+        except ObjectNotFound:
+            return None
+
     async def _ensure_limit(self) -> None:
         """Create the global limit when missing; size batches to what an existing one allows."""
         assert self.limit_name is not None
         async with get_client() as client:
             try:
-                await client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(
-                        name=self.limit_name,
-                        limit=self._batch,
-                        slot_decay_per_second=self.rate,
-                        active=True,
-                    )
-                )
-                self._logger.info(
-                    "Created global concurrency limit %r: %s submissions/s shared by all runs",
-                    self.limit_name, self.rate,
-                )  # fmt: skip
-            except ObjectAlreadyExists:
-                pass
-            try:
                 limit = await client.read_global_concurrency_limit_by_name(self.limit_name)
-            except ObjectNotFound:  # deleted between the two calls: run on the local pace only
+            except ObjectNotFound:
+                limit = await self._create_limit(client)
+            if limit is None:  # deleted meanwhile: pace this run only
                 self.limit_name = None
                 self._ready = True
                 return

@@ -1,4 +1,4 @@
-"""Make the demo's small H.264 MP4 clips in `examples/clips/`: `python examples/make_clips.py`.
+"""Make the demo's small H.264 clips in `examples/clips/`: `python scripts/make_example_clips.py`.
 
 Each clip is drawn frame by frame in pure Python (no numpy) and encoded with PyAV's libx264:
 320x180, 3 to 6 seconds, a few tens of KB, and accepted by the service's input rules.
@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 WIDTH, HEIGHT = 320, 180
-CLIPS = Path(__file__).resolve().parent / "clips"
+CLIPS = Path(__file__).resolve().parents[1] / "examples" / "clips"
 
 #: A frame as three planes (Y at full size, U and V at half size), each a list of byte rows.
 Planes = tuple[list[bytes], list[bytes], list[bytes]]
