@@ -1,0 +1,66 @@
+"""`grok-video run` killed with SIGKILL mid-way, then run again: nothing is paid for twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _environment(home: Path, emulator) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        GROK_VIDEO_API_KEY=emulator.api_key,
+        GROK_VIDEO_BASE_URL=emulator.base_url,
+        GROK_VIDEO_POLL_FIRST="0.2",
+        GROK_VIDEO_POLL_MIN_INTERVAL="0.1",
+    )
+    return env
+
+
+def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(emulator_factory, tmp_path):
+    emulator = emulator_factory(latency=1.0, submit_rate=None)
+    rows = 10
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "id,video,prompt\n"
+        + "".join(f"r{i},https://cdn.test/{i}.mp4,scene {i}\n" for i in range(rows))
+    )
+    env = _environment(tmp_path / "home", emulator)
+    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
+               "--output", str(tmp_path / "out"), "--submit-rate", "2", "--no-progress",
+               "--report", str(tmp_path / "report.json")]  # fmt: skip
+
+    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while emulator.state.accepted < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # Half-way between two submissions (they are 0.5 s apart): no submit is in flight.
+    time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    paid_before = emulator.state.accepted
+    assert 4 <= paid_before < rows, "the kill should land mid-run"
+
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [item["status"] for item in report["items"]] == ["succeeded"] * rows
+    assert emulator.state.accepted == rows  # the rerun paid only for the rows never submitted
+    assert sorted(emulator.state.accepted_by_input.values()) == [1] * rows
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"r{i}.mp4" for i in range(rows)
+    )
