@@ -16,6 +16,7 @@ from prefect_grok_video.settings import (
     DEFAULT_TIMEOUT,
     GrokVideoSettings,
     check_base_url,
+    make_timeout,
 )
 
 __all__ = ["GrokVideoCredentials"]
@@ -91,12 +92,7 @@ class GrokVideoCredentials(CredentialsBlock):
     @property
     def timeout(self) -> httpx.Timeout:
         """The timeouts as an `httpx.Timeout` (the pool waits as long as a connect)."""
-        return httpx.Timeout(
-            connect=self.connect_timeout,
-            read=self.read_timeout,
-            write=self.write_timeout,
-            pool=self.connect_timeout,
-        )
+        return make_timeout(self.connect_timeout, self.read_timeout, self.write_timeout)
 
     def _client_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Constructor arguments of a client from this block, updated with `overrides`."""

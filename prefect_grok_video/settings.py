@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "GrokVideoSettings",
     "check_base_url",
+    "make_timeout",
 ]
 
 DEFAULT_BASE_URL = "https://platform.dataeyes.ai/grok/v1"
@@ -22,6 +23,12 @@ MiB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 512 * MiB
 DEFAULT_MAX_DOWNLOAD_BYTES = 2048 * MiB
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=300.0, pool=10.0)
+
+
+def make_timeout(connect: float, read: float, write: float) -> httpx.Timeout:
+    """An `httpx.Timeout` from the three settings; waiting for a pooled connection counts as
+    connecting."""
+    return httpx.Timeout(connect=connect, read=read, write=write, pool=connect)
 
 
 def check_base_url(value: str) -> str:
@@ -92,9 +99,4 @@ class GrokVideoSettings(BaseSettings):
     @property
     def timeout(self) -> httpx.Timeout:
         """The timeouts as an `httpx.Timeout`."""
-        return httpx.Timeout(
-            connect=self.connect_timeout,
-            read=self.read_timeout,
-            write=self.write_timeout,
-            pool=self.connect_timeout,
-        )
+        return make_timeout(self.connect_timeout, self.read_timeout, self.write_timeout)
