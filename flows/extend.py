@@ -39,6 +39,7 @@ from prefect_grok_video.errors import (
     RunFailedError,
 )
 from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
+from prefect_grok_video.flows.chunks import parse_rows, run_in_chunks, should_chunk
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.tasks import (
     Submission,
@@ -85,11 +86,13 @@ class _JobOutcome:
 
 @task(name="validate-manifest", cache_policy=NO_CACHE)
 async def validate_manifest(
-    manifest: str | Sequence[ManifestRow | dict], default_model: str
+    manifest: str | Sequence[ManifestRow | dict],
+    default_model: str,
+    rows: tuple[int, int] | None = None,
 ) -> Manifest:
     """Read and check every row (files are read in threads), before anything is paid for."""
     return await anyio.to_thread.run_sync(
-        partial(load_manifest, manifest, default_model=default_model)
+        partial(load_manifest, manifest, default_model=default_model, rows=rows)
     )
 
 
@@ -296,12 +299,13 @@ async def _extend(
     max_resubmits: int,
     refresh: bool,
     artifact_prefix: str,
+    rows: tuple[int, int] | None = None,
 ) -> RunReport:
     """Everything both flows do: validate, run every valid row, publish the account."""
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     credentials = credentials or GrokVideoCredentials.from_settings()
-    checked = await validate_manifest(manifest, credentials.model)
+    checked = await validate_manifest(manifest, credentials.model, rows)
     for row in checked.invalid:
         logger.warning("Invalid, not submitted: %s", row.message)
     logger.info(
@@ -357,22 +361,20 @@ def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object
     return Failed(message=message, data=RunFailedError(message, result=value))
 
 
-Concurrency = Annotated[int, Field(ge=1, le=2000, description="Most jobs in flight at once.")]
-Rate = Annotated[
-    float, Field(gt=0, le=100, description="Most submissions per second (the service allows 1).")
-]
-WaitTimeout = Annotated[
-    float, Field(gt=0, le=172800, description="Seconds to wait for one job before giving up.")
-]
-Resubmits = Annotated[
-    int,
-    Field(ge=0, le=10, description="New submissions after service_unavailable/internal_error."),
-]
+# Bounds the UI form and parameter validation enforce; the descriptions are the docstrings'.
+Concurrency = Annotated[int, Field(ge=1, le=2000)]
+Rate = Annotated[float, Field(gt=0, le=100)]
+WaitTimeout = Annotated[float, Field(gt=0, le=172800)]
+Resubmits = Annotated[int, Field(ge=0, le=10)]
+ChunkSize = Annotated[int | None, Field(ge=1)]
+Rows = Annotated[str | None, Field(pattern=r"^\s*\d+\s*(-\s*\d+\s*)?$")]
 
 
 @flow(
     name="extend-videos",
     description="Extend every video of a manifest with Grok and download the results.",
+    persist_result=True,
+    result_serializer="json",
 )
 async def extend_videos(
     manifest: str | list[ManifestRow],
@@ -385,19 +387,51 @@ async def extend_videos(
     refresh: bool = False,
     fail_on_item_error: bool = True,
     artifact_prefix: str = "grok-video",
+    chunk_size: ChunkSize = None,
+    rows: Rows = None,
 ) -> RunReport | State:
-    """Extend every row of `manifest` and download the videos to `output`.
+    """Extend every row of a manifest with Grok and download the videos.
 
-    `manifest` is a path or fsspec URL of a CSV / JSON / JSONL / YAML file, or a list of rows
-    (`id`, `video`, `prompt`, `duration`, `model`). Returns the `RunReport`. When a row did not
-    succeed the run ends Failed (after everything is downloaded and published) with a
-    `RunFailedError` whose `result` is the report, unless `fail_on_item_error` is False.
+    Returns the `RunReport`. When a row did not succeed the run ends Failed (after everything
+    is downloaded and published) with a `RunFailedError` whose `result` is the report, unless
+    `fail_on_item_error` is False. The result of every run is persisted, so a parent run can
+    read its chunks' reports from the shared result storage.
+
+    Args:
+        manifest: A path or storage URL (s3://, gs://, ...) of a CSV, JSON, JSONL or YAML file,
+            or a list of rows. Columns: video and prompt (required), id (names the output
+            file), duration (2-10 seconds, default 6), model. Relative paths are read from the
+            manifest's folder.
+        output: Folder or storage URL the videos are written to, as <id>.mp4.
+        credentials: The Grok Video Credentials block to use; empty means the worker's
+            GROK_VIDEO_* environment variables.
+        max_concurrency: Most jobs in flight at once.
+        submit_rate: Most submissions per second, shared by every run on this Prefect server
+            through the global concurrency limit grok-video-submit. The service allows 1.
+        wait_timeout: Seconds to wait for one job before reporting it timed_out (a later run
+            resumes waiting without paying again).
+        max_resubmits: New submissions of a job that failed with service_unavailable or
+            internal_error. Other failures are final.
+        refresh: Pay for new generations even of rows already submitted by an earlier run.
+        fail_on_item_error: End the run Failed when any row did not succeed.
+        artifact_prefix: Prefix of the keys of this run's artifacts.
+        chunk_size: For runs of a deployment: split a manifest with more rows than this into
+            flow runs of this many rows, which any worker of the pool can take.
+        rows: Only these rows of the manifest, e.g. 11-20 (set by chunked runs).
     """
-    report = await _extend(
-        manifest, output=output, credentials=credentials, max_concurrency=max_concurrency,
-        submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
-        refresh=refresh, artifact_prefix=artifact_prefix,
-    )  # fmt: skip
+    total = await should_chunk(manifest, chunk_size, rows)
+    if total:
+        assert chunk_size is not None
+        report = await run_in_chunks(
+            manifest, total=total, chunk_size=chunk_size, artifact_prefix=artifact_prefix
+        )
+    else:
+        report = await _extend(
+            manifest, output=output, credentials=credentials, max_concurrency=max_concurrency,
+            submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
+            refresh=refresh, artifact_prefix=artifact_prefix,
+            rows=parse_rows(rows) if rows else None,
+        )  # fmt: skip
     return _final(report, fail_on_item_error, report)
 
 
@@ -423,10 +457,23 @@ async def extend_video(
     refresh: bool = False,
     fail_on_item_error: bool = True,
 ) -> ItemResult | State:
-    """Extend one video and download the result to `output/<id>.mp4`; returns its `ItemResult`.
+    """Extend one video with Grok and download the result to output/<id>.mp4.
 
-    `id` defaults to the video's file name. Fails (carrying the result) unless it succeeded,
-    or `fail_on_item_error` is False.
+    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
+    (or `fail_on_item_error` is False).
+
+    Args:
+        video: A path, storage URL, http(s) URL, data URL or file_id:<id> of an MP4 of 2-15 s.
+        prompt: What happens next in the video.
+        duration: Seconds of new video, 2-10.
+        model: The model; empty means the credentials' default.
+        output: Folder or storage URL the video is written to.
+        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
+        id: Name of the output file (without .mp4); defaults to the video's file name.
+        wait_timeout: Seconds to wait for the job before reporting it timed_out.
+        max_resubmits: New submissions after service_unavailable or internal_error.
+        refresh: Pay for a new generation even if this video was already submitted.
+        fail_on_item_error: End the run Failed unless the video was made.
     """
     row = ManifestRow(id=id or _id_for(video), video=video, prompt=prompt, duration=duration,
                       model=model)  # fmt: skip

@@ -152,10 +152,10 @@ def _serve_until_stopped(server: Any) -> None:
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:  # SIGTERM stops as cleanly as Ctrl-C
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("Use it with:")
-    print(f"  export GROK_VIDEO_BASE_URL={server.base_url} GROK_VIDEO_API_KEY={server.api_key}")
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
+    try:  # a Ctrl-C that comes while the lines below print must stop the server too
+        print("Use it with:")
+        print(f"  export GROK_VIDEO_BASE_URL={server.base_url} GROK_VIDEO_API_KEY={server.api_key}")
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

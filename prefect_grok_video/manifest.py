@@ -538,13 +538,17 @@ def load_manifest(
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
     preflight: bool = True,
     workers: int = 8,
+    rows: tuple[int, int] | None = None,
 ) -> Manifest:
     """Read and validate every row; invalid rows are kept (with every problem found), never raised.
 
     Videos are resolved against the manifest's folder, then preflighted (unless `preflight` is
-    False) and fingerprinted in a pool of `workers` threads, once per distinct value. Raises
-    `ManifestError` only when the manifest as a whole cannot be read, and `ValueError` for a
-    bad `default_model` or `workers`.
+    False) and fingerprinted in a pool of `workers` threads, once per distinct value. `rows`
+    (first, last; 1-based, inclusive) keeps only those rows: ids and duplicates are still
+    worked out over the whole manifest, so a row's id and number never depend on the
+    selection, but only the selected rows' videos are read. Raises `ManifestError` only when
+    the manifest as a whole cannot be read, and `ValueError` for a bad `default_model`,
+    `workers` or `rows`.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -556,6 +560,11 @@ def load_manifest(
         _check_fields(number, _as_raw(raw), default_model) for number, raw in enumerate(raw_rows, 1)
     ]
     _check_unique_ids(drafts)
+    if rows is not None:
+        first, last = rows
+        if not 1 <= first <= last:
+            raise ValueError(f"rows must be (first, last) with 1 <= first <= last, got {rows}")
+        drafts = drafts[first - 1 : last]
     values = list(
         dict.fromkeys(
             draft.video

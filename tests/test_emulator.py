@@ -805,7 +805,7 @@ def test_cli_serves_in_a_subprocess() -> None:
             assert wait(client, request_id)["status"] == "done"
             assert client.get("/_emulator/stats").json()["accepted"] == 1
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=30) == 0
         assert "emulator stopped" in process.stdout.read()
     finally:
         if process.poll() is None:

@@ -729,3 +729,23 @@ def test_results_are_frozen_and_picklable(root, monkeypatch):
     assert pickle.loads(pickle.dumps(manifest)) == manifest
     with pytest.raises(AttributeError):
         manifest.rows[0].id = "other"  # type: ignore[misc]
+
+
+def test_a_row_range_keeps_ids_numbers_and_duplicates_of_the_whole_manifest(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,video,prompt\n"
+        ",https://cdn.test/1.mp4,a\n"
+        "x,https://cdn.test/2.mp4,b\n"
+        ",https://cdn.test/3.mp4,c\n"
+        "x,https://cdn.test/4.mp4,d\n"
+        ",missing.mp4,e\n"
+    )
+    chunk = load_manifest(manifest, rows=(3, 4))
+    assert [(r.row, r.id) for r in chunk.rows] == [(3, "row-3"), (4, "x")]
+    assert isinstance(chunk.rows[1], InvalidRow)  # the duplicate of row 2, outside the range
+    assert "first on row 2" in chunk.rows[1].message
+    # rows outside the range are not read: the missing file of row 5 is not reported
+    assert load_manifest(manifest, rows=(1, 2)).invalid == ()
+    with pytest.raises(ValueError, match="rows must be"):
+        load_manifest(manifest, rows=(3, 2))

@@ -1,0 +1,146 @@
+"""Scaling a manifest out: one flow run per chunk of rows, on any worker of the pool.
+
+When `extend_videos` runs from a deployment with `chunk_size` and the manifest has more rows,
+the run (the parent) starts one flow run of the same deployment per chunk, with the same
+parameters plus `rows="<first>-<last>"`, and waits for them. Each chunk validates and runs its
+rows exactly as a whole run would: row ids and numbers come from the whole manifest, request_ids
+are cached in the shared result storage, and every chunk passes the same global concurrency
+limit, so the submit rate holds across all of them. The parent then merges the chunks' reports
+into one `RunReport` and publishes one set of artifacts.
+
+Chunk runs are created with an idempotency key made of the parent's id and the row range, so a
+retried parent waits for the chunks it already started instead of starting them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.runtime import deployment, flow_run
+
+from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
+from prefect_grok_video.manifest import read_rows
+from prefect_grok_video.report import ItemError, ItemResult, RunReport
+
+__all__ = ["chunk_ranges", "parse_rows", "run_in_chunks", "should_chunk"]
+
+#: Seconds between checks of a chunk run's state.
+CHUNK_POLL_SECONDS = 2.0
+
+
+def parse_rows(value: str) -> tuple[int, int]:
+    """`"11-20"` → (11, 20); a single `"7"` → (7, 7). `ValueError` for anything else."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
+    if not match:
+        raise ValueError(f"rows must look like '11-20' or '7', got {value!r}")
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if not 1 <= first <= last:
+        raise ValueError(f"rows must run forwards from 1, got {value!r}")
+    return first, last
+
+
+def chunk_ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """Consecutive (first, last) row ranges of at most `size` rows covering rows 1..`total`."""
+    return [(first, min(first + size - 1, total)) for first in range(1, total + 1, size)]
+
+
+async def should_chunk(manifest: Any, chunk_size: int | None, rows: str | None) -> int:
+    """The manifest's row count when this run should fan out into chunks, else 0."""
+    if not chunk_size or rows is not None:
+        return 0
+    if deployment.get_id() is None:
+        get_run_logger().info(
+            "chunk_size applies to runs of a deployment; this run does every row itself"
+        )
+        return 0
+    total = len((await anyio.to_thread.run_sync(read_rows, manifest))[0])
+    return total if total > chunk_size else 0
+
+
+async def run_in_chunks(
+    manifest: Any, *, total: int, chunk_size: int, artifact_prefix: str
+) -> RunReport:
+    """Run every chunk as a flow run of this deployment, wait, and merge their reports."""
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    parent_id = flow_run.get_id()
+    async with get_client() as client:
+        # The parameters as stored (blocks as references), not as resolved in this process.
+        stored = (await client.read_flow_run(parent_id)).parameters
+    name = f"{flow_run.get_flow_name()}/{deployment.get_name()}"
+    ranges = chunk_ranges(total, chunk_size)
+    logger.info("Running %d rows as %d chunk runs of %s", total, len(ranges), name)
+    progress = ProgressArtifact(artifact_prefix, total)
+    await progress.start(f"Rows of {len(ranges)} chunk runs that reached their outcome")
+
+    async def chunk(first: int, last: int) -> list[ItemResult]:
+        parameters = {**stored, "rows": f"{first}-{last}", "chunk_size": None,
+                      "fail_on_item_error": False}  # fmt: skip
+        run = await run_deployment(
+            name,
+            parameters=parameters,
+            flow_run_name=f"{flow_run.get_name()}-rows-{first}-{last}",
+            idempotency_key=f"{parent_id}-rows-{first}-{last}",
+            as_subflow=True,
+            poll_interval=CHUNK_POLL_SECONDS,
+        )
+        state = run.state
+        report = await state.aresult(raise_on_failure=False) if state else None
+        if state is not None and state.is_completed() and isinstance(report, RunReport):
+            items = report.items
+        else:
+            kind = state.type.value if state else "unknown"
+            logger.error("Chunk run %s (rows %d-%d) ended %s", run.name, first, last, kind)
+            items = await _lost_rows(manifest, first, last, run.name, kind)
+        await progress.advance(len(items))
+        return items
+
+    results = await asyncio.gather(*(chunk(first, last) for first, last in ranges))
+    items = sorted((item for part in results for item in part), key=lambda item: item.row)
+    output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
+    report = RunReport(
+        manifest=str(manifest) if isinstance(manifest, str) else f"inline ({total} rows)",
+        output=output,
+        items=items,
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        flow_run_id=parent_id,
+    )
+    await publish_report(report, artifact_prefix)
+    remote = "://" in output
+    for item in items:
+        if item.status == "succeeded":
+            await publish_link(item, artifact_prefix, remote_output=remote)
+    logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(ranges),
+                report.elapsed_seconds)  # fmt: skip
+    return report
+
+
+def _described(video: Any) -> str:
+    text = str(video or "")
+    return "data:video/mp4 (inline)" if text.lower().startswith("data:") else text[:300]
+
+
+async def _lost_rows(manifest: Any, first: int, last: int, run: str, kind: str) -> list[ItemResult]:
+    """Rows of a chunk run that ended without a report: their outcome is not known here."""
+    raw, _, _ = await anyio.to_thread.run_sync(read_rows, manifest)
+    message = (f"chunk run {run} ended {kind} without a report; run again to finish these rows "
+               "(nothing already submitted is paid for again)")  # fmt: skip
+    return [
+        ItemResult(
+            id=str(raw[n - 1].get("id") or f"row-{n}"),
+            row=n,
+            status="unknown",
+            source=_described(raw[n - 1].get("video")),
+            error=ItemError(code="chunk_failed", message=message),
+        )
+        for n in range(first, min(last, len(raw)) + 1)
+    ]
