@@ -1,13 +1,16 @@
 """The submission gate: this run's pace, and the Prefect global concurrency limit every run shares.
 
-Each paid submission passes two checks:
+Each paid submission passes two checks, one submission at a time:
 
-1. a local `Pacer` spaces this run's submissions `1 / submit_rate` seconds apart (exact, free);
+1. a local `Pacer` spaces this run's submissions a little more than `1 / submit_rate` seconds
+   apart (exact and free, so one run never trips the service's own limit);
 2. a Prefect global concurrency limit with slot decay (default name `grok-video-submit`) keeps
    all runs that share a Prefect server under one rate. The gate takes its slots in batches of
-   about one second's worth (`occupy=k`), so it asks the server about once a second instead of
-   once per submission: Prefect's `rate_limit` is a slow pacer on its own (see DESIGN.md),
-   while the local pacer keeps the spacing even.
+   about one second's worth (`occupy=k` of a limit of k slots decaying at d per second), so it
+   asks the server about once a second instead of once per submission: Prefect's `rate_limit`
+   is a slow pacer on its own (see DESIGN.md). A batch taken at time T may only be used until
+   T + k/d, when the server would let another run take the next batch; slots left over then
+   are dropped, so runs never overlap their batches and together stay within d per second.
 
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
@@ -49,24 +53,26 @@ class SubmitGate:
         self.limit_name = limit_name
         self._pacer = Pacer(rate / HEADROOM)
         self._batch = max(1, math.floor(rate))
-        self._tokens = 0
-        self._refill = asyncio.Lock()
+        self._decay = rate
+        self._slots = 0
+        self._slots_expire = 0.0
+        self._turn = asyncio.Lock()
         self._ready = limit_name is None
         self._logger = logger or logging.getLogger("prefect_grok_video")
 
     async def wait(self) -> None:
-        """Wait until one more submission may be sent."""
-        if not self._ready:
-            async with self._refill:
-                if not self._ready:
-                    await self._ensure_limit()
-        if self.limit_name is not None:
-            async with self._refill:
-                if self._tokens == 0:
-                    await rate_limit(self.limit_name, occupy=self._batch, strict=True)
-                    self._tokens = self._batch
-                self._tokens -= 1
-        await self._pacer.wait()
+        """Wait until one more submission may be sent (callers go through one at a time)."""
+        async with self._turn:
+            if not self._ready:
+                await self._ensure_limit()
+            await self._pacer.wait()
+            if self.limit_name is None:
+                return
+            if self._slots == 0 or time.monotonic() >= self._slots_expire:
+                await rate_limit(self.limit_name, occupy=self._batch, strict=True)
+                self._slots = self._batch
+                self._slots_expire = time.monotonic() + self._batch / self._decay
+            self._slots -= 1
 
     async def _create_limit(self, client: PrefectClient) -> GlobalConcurrencyLimitResponse | None:
         """Create the limit (another run may win the race: then read theirs)."""
@@ -113,7 +119,9 @@ class SubmitGate:
             self.limit_name = None
         else:
             self._batch = max(1, min(self._batch, limit.limit))
+            self._decay = decay
             if decay < self.rate:
+                self._pacer = Pacer(decay / HEADROOM)
                 self._logger.warning(
                     "Global concurrency limit %r allows %s submissions/s for all runs: this "
                     "run's submit_rate %s is capped by it",

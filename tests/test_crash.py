@@ -41,14 +41,16 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(emulator_factory, tmp_
                "--output", str(tmp_path / "out"), "--submit-rate", "2", "--no-progress",
                "--report", str(tmp_path / "report.json")]  # fmt: skip
 
+    # Its own process group, so the kill also takes Prefect's temporary server, as losing the
+    # machine would (otherwise that server outlives the test).
     victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while emulator.state.accepted < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
     # Half-way between two submissions (they are 0.5 s apart): no submit is in flight.
     time.sleep(0.2)
-    victim.send_signal(signal.SIGKILL)
+    os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
     paid_before = emulator.state.accepted
     assert 4 <= paid_before < rows, "the kill should land mid-run"

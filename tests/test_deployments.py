@@ -1,0 +1,276 @@
+"""Deployments for real: `prefect server start`, a process work pool, `deployments/prefect.yaml`
+deployed as a user would, two `prefect worker start` processes, and a 40-row manifest run in
+chunks through `prefect deployment run`. Also the UI form's parameter schema and `serve.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
+
+REPO = Path(__file__).parents[1]
+ROWS, CHUNK, RATE = 40, 10, 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, with everything it started."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+class Cluster:
+    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.processes: list[subprocess.Popen] = []
+        self.api_url = f"http://127.0.0.1:{_free_port()}/api"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}  # fmt: skip
+        self.env.update(
+            PREFECT_HOME=str(root / "prefect-home"),
+            PREFECT_API_URL=self.api_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            # one result storage for every process: where cached request_ids and chunk reports
+            # live (on several machines, a shared bucket: see the README)
+            PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(root / "shared-results"),
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_LOGGING_LEVEL="INFO",
+        )
+
+    def start(self, name: str, *args: str, cwd: Path | None = None, **env: str) -> None:
+        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.processes.append(subprocess.Popen(
+            args, env={**self.env, **env}, cwd=cwd or self.root, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        ))  # fmt: skip
+
+    def run(self, *args: str, timeout: float = 120, **env: str) -> str:
+        done = subprocess.run(args, env={**self.env, **env}, cwd=REPO, capture_output=True,
+                              text=True, timeout=timeout)  # fmt: skip
+        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            _stop(process)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
+                      "--port", cluster.api_url.split(":")[2].split("/")[0])  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{cluster.api_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the Prefect server did not start\n{cluster.logs()}")
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _read(api_url: str, flow_run_id: str):
+    """The parent run, its chunk runs, and the parent's artifacts, from the server's API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            parent = await client.read_flow_run(flow_run_id)
+            chunks = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+                )
+            )
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])
+                )
+            )
+    return parent, chunks, artifacts
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path: Path):
+    # No rate limit at the emulator: it records what the runs send, which must stay in RATE.
+    emulator = EmulatorServer(EmulatorConfig(latency=1.0, submit_rate=None))
+    emulator.start()
+    try:
+        manifest = tmp_path / "manifest.csv"
+        manifest.write_text("id,video,prompt,duration\n" + "".join(
+            f"clip-{i:02d},https://cdn.test/{i}.mp4,scene {i} goes on,{2 + i % 9}\n"
+            for i in range(ROWS)
+        ))  # fmt: skip
+        output = tmp_path / "videos"
+        cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process")
+        cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                    "deployments/prefect.yaml", GROK_VIDEO_REPOSITORY=str(REPO))  # fmt: skip
+        worker_env = {
+            "GROK_VIDEO_API_KEY": emulator.api_key,
+            "GROK_VIDEO_BASE_URL": emulator.base_url,
+            "GROK_VIDEO_POLL_FIRST": "0.5",
+        }
+        for name in ("worker-1", "worker-2"):
+            home = tmp_path / name  # each worker in its own folder, as on its own machine
+            home.mkdir()
+            cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name",
+                          name, cwd=home, **worker_env)  # fmt: skip
+
+        started = time.monotonic()
+        out = cluster.run(
+            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "--param", f"manifest={manifest}", "--param", f"output={output}",
+            "--param", f"chunk_size={CHUNK}", "--param", f"submit_rate={RATE}",
+            "--watch", "--watch-interval", "2", timeout=420,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
+        parent, chunks, artifacts = asyncio.run(_read(cluster.api_url, flow_run_id))
+
+        assert parent.state.is_completed(), cluster.logs()
+        assert len(chunks) == ROWS // CHUNK
+        assert all(run.state.is_completed() for run in chunks)
+        assert sorted(run.name.rsplit("-rows-", 1)[1] for run in chunks) == [
+            "1-10", "11-20", "21-30", "31-40"]  # fmt: skip
+        assert {run.work_pool_name for run in chunks} == {"grok-video"}
+
+        videos = sorted(p.name for p in output.iterdir())
+        assert videos == [f"clip-{i:02d}.mp4" for i in range(ROWS)]
+        assert emulator.state.accepted == ROWS
+        assert sorted(emulator.state.accepted_by_input.values()) == [1] * ROWS
+        times = sorted(record.monotonic for record in emulator.state.submissions)
+        assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # on average, across 4 runs
+        # and in any one second (one more where two runs hand over the shared limit)
+        assert emulator.state.peak_accepted_per_second() <= RATE + 1
+
+        table = next(a for a in artifacts if a.key == "grok-video-results")
+        rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+        assert len(rows) == ROWS
+        assert {row["status"] for row in rows} == {"succeeded"}
+        assert [row["row"] for row in rows] == list(range(1, ROWS + 1))
+        summary = next(a for a in artifacts if a.key == "grok-video-summary")
+        assert f"{ROWS} of {ROWS} rows succeeded" in summary.data
+        print(f"{ROWS} rows in {len(chunks)} chunks on 2 workers: {elapsed:.1f} s")
+
+        # A chunk run again (as a retry would) pays for nothing.
+        cluster.run(
+            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "--param", f"manifest={manifest}", "--param", f"output={output}",
+            "--param", "rows=11-20", "--watch", "--watch-interval", "2", timeout=240,
+        )  # fmt: skip
+        assert emulator.state.accepted == ROWS
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        emulator.stop()
+
+
+def test_the_ui_form_of_extend_videos():
+    """The deployment's parameter schema: what the Prefect UI turns into the run form."""
+    from prefect_grok_video.flows import extend_videos
+
+    schema = extend_videos.parameters.model_dump()
+    properties = schema["properties"]
+    assert schema["required"] == ["manifest"]
+    assert list(properties)[:3] == ["manifest", "output", "credentials"]
+    # the manifest: a path/URL, or rows given inline as a form
+    options = properties["manifest"]["anyOf"]
+    assert {"type": "string"} in options
+    rows = next(o for o in options if o.get("type") == "array")["items"]["$ref"].split("/")[-1]
+    row_form = schema["definitions"][rows]
+    assert set(row_form["required"]) == {"video", "prompt"}
+    assert row_form["properties"]["duration"]["minimum"] == 2
+    assert row_form["properties"]["duration"]["maximum"] == 10
+    # the credentials: a block picker
+    block = properties["credentials"]["anyOf"][0]["$ref"].split("/")[-1]
+    assert schema["definitions"][block]["block_type_slug"] == "grok-video-credentials"
+    # the limits: bounded, with their defaults and descriptions
+    bounds = {
+        "max_concurrency": ("minimum", 1, 100),
+        "submit_rate": ("exclusiveMinimum", 0, 1.0),
+        "wait_timeout": ("exclusiveMinimum", 0, 1800.0),
+        "max_resubmits": ("minimum", 0, 2),
+    }
+    for name, (bound, value, default) in bounds.items():
+        assert properties[name][bound] == value
+        assert properties[name]["default"] == default
+    for name, field in properties.items():
+        assert field.get("description"), f"{name} has no description in the form"
+    assert "service allows 1" in properties["submit_rate"]["description"]
+
+
+def test_prefect_yaml_describes_the_deployment():
+    import yaml
+
+    config = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
+    (deployment,) = config["deployments"]
+    assert deployment["entrypoint"] == "flows/extend.py:extend_videos"
+    assert (REPO / deployment["entrypoint"].split(":")[0]).is_file()
+    assert deployment["work_pool"]["name"] == "grok-video"
+    assert deployment["tags"] and deployment["description"]
+    (schedule,) = deployment["schedules"]
+    assert schedule["cron"] and schedule["active"] is False
+    assert "git_clone" in next(iter(config["pull"][0]))
+    from prefect_grok_video.flows import extend_videos
+
+    assert set(deployment["parameters"]) <= set(extend_videos.parameters.properties)
+
+
+@pytest.mark.slow
+def test_serve_script_serves_the_flow(tmp_path):
+    """`deployments/serve.py` registers a served deployment against a temporary server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
+    env.update(PREFECT_HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "deployments" / "serve.py"), "--cron", "0 3 * * *",
+         "--manifest", "examples/manifest.csv", "--check"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registered extend-videos/grok-video-served" in done.stdout
+    assert "'0 3 * * *'" in done.stdout
