@@ -3,6 +3,8 @@
 - `prefect_harness` (session): starts it; `PREFECT_HOME` and result storage are isolated.
 - `prefect_api` (per test): the harness's API URL, with Prefect's background log and event
   workers drained after the test.
+- `prefect_server` (per test): the same, with the shared submit limit removed first; give it
+  to subprocesses as `PREFECT_API_URL`.
 """
 
 from __future__ import annotations
@@ -68,3 +70,22 @@ def prefect_api(prefect_harness: str) -> Iterator[str]:
             await drained
 
     run_coro_as_sync(drain())
+
+
+@pytest.fixture
+async def prefect_server(prefect_api: str) -> str:
+    """The harness's API URL, with the shared submit limit removed first, so that the test's
+    runs (here or in subprocesses given `PREFECT_API_URL`) create it at their own rate.
+
+    Subprocesses pointed at it skip starting a temporary server of their own (~10 s each)."""
+    import contextlib
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+
+    async with get_client() as client:
+        with contextlib.suppress(ObjectNotFound):
+            await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
+    return prefect_api

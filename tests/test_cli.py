@@ -210,7 +210,7 @@ def test_run_refuses_options_the_flow_would_refuse(tmp_path, emulator):
 
 
 @pytest.mark.slow
-def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip):
+def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, prefect_server):
     prompt = "the sun rises"
     manifest = _manifest(tmp_path / "mixed.csv", [
         {"id": "ok-url", "video": "https://cdn.test/a.mp4", "prompt": prompt, "duration": 4},
@@ -226,7 +226,8 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip):
     output, report = tmp_path / "videos", tmp_path / "reports" / "run.json"
     done = _cli(
         "run", str(manifest), "--output", str(output), "--report", str(report),
-        "--submit-rate", "20", env=_environment(tmp_path / "home", emulator), cwd=tmp_path,
+        "--submit-rate", "20", cwd=tmp_path,
+        env=_environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server),
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
@@ -256,7 +257,7 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip):
         assert f"  {status} (1): {NEXT_STEPS[status]}" in lines
     assert "timed_out" not in done.stdout
     assert f"Report: {report}" in lines
-    assert "prefect server start" in done.stdout
+    assert f"See the run in the Prefect UI: {prefect_server[:-4]}/runs/flow-run/" in done.stdout
     assert "[6/6] " in done.stdout  # one progress line per row without a terminal
 
 
@@ -264,7 +265,9 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip):
 
 
 @pytest.mark.slow
-def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(tmp_path, emulator, h264_clip):
+def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
+    tmp_path, emulator, h264_clip, prefect_server
+):
     home = tmp_path / "home"
     rows = [
         {"id": "url", "video": "https://cdn.test/a.mp4", "prompt": "night falls", "duration": 5},
@@ -283,13 +286,14 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(tmp_path, emulator, 
     assert emulator.state.accepted == 2
 
     # The same manifest again, on a terminal, with the credentials from a saved block: the
-    # cached request_ids are reused (the cache key ignores credentials), nothing is paid.
+    # cached request_ids are reused (the cache key ignores credentials), nothing is paid. From
+    # here on, runs use the session's Prefect server (no temporary one to start each time).
     save = (
         "from prefect_grok_video.blocks import GrokVideoCredentials\n"
         f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r})"
         ".save('cli-test-emulator', overwrite=True)\n"
     )
-    env = _environment(home)  # no GROK_VIDEO_API_KEY
+    env = _environment(home, PREFECT_API_URL=prefect_server)  # no GROK_VIDEO_API_KEY
     subprocess.run([sys.executable, "-c", save], env=env, check=True, capture_output=True)
     code, shown = _cli_on_terminal(
         *args, "--credentials", "cli-test-emulator", env={**env, "COLUMNS": "120"}, cwd=tmp_path
@@ -309,7 +313,8 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(tmp_path, emulator, 
     # only, and should be as quiet as the first.
     rows.append({"id": "new", "video": "https://cdn.test/b.mp4", "prompt": "dawn", "duration": 5})
     _manifest(manifest, rows)
-    done = _cli(*args, env=_environment(home, emulator), cwd=tmp_path)
+    done = _cli(*args, env=_environment(home, emulator, PREFECT_API_URL=prefect_server),
+                cwd=tmp_path)  # fmt: skip
     everything = done.stdout + done.stderr
     assert done.returncode == 0, everything
     assert emulator.state.accepted == 3

@@ -15,10 +15,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _environment(home: Path, emulator) -> dict[str, str]:
+def _environment(home: Path, emulator, api_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
     env.update(
         PREFECT_HOME=str(home),
+        PREFECT_API_URL=api_url,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         GROK_VIDEO_API_KEY=emulator.api_key,
         GROK_VIDEO_BASE_URL=emulator.base_url,
@@ -28,7 +29,9 @@ def _environment(home: Path, emulator) -> dict[str, str]:
     return env
 
 
-def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(emulator_factory, tmp_path):
+def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
+    emulator_factory, tmp_path, prefect_server
+):
     emulator = emulator_factory(latency=1.0, submit_rate=None)
     rows = 10
     manifest = tmp_path / "manifest.csv"
@@ -36,13 +39,12 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(emulator_factory, tmp_
         "id,video,prompt\n"
         + "".join(f"r{i},https://cdn.test/{i}.mp4,scene {i}\n" for i in range(rows))
     )
-    env = _environment(tmp_path / "home", emulator)
+    env = _environment(tmp_path / "home", emulator, prefect_server)
     command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
                "--output", str(tmp_path / "out"), "--submit-rate", "2", "--no-progress",
                "--report", str(tmp_path / "report.json")]  # fmt: skip
 
-    # Its own process group, so the kill also takes Prefect's temporary server, as losing the
-    # machine would (otherwise that server outlives the test).
+    # Its own process group, so the kill takes all it started, as losing the machine would.
     victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120

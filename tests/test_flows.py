@@ -4,7 +4,6 @@ files, artifacts, reruns that pay nothing, limits, and the API key kept out of e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import hashlib
 import inspect
@@ -24,12 +23,10 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
-from prefect.exceptions import ObjectNotFound
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_video, extend_videos
-from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
 from prefect_grok_video.report import RunReport
 
 URL = "https://cdn.test/{}.mp4"
@@ -43,12 +40,8 @@ def fast_polls(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-async def fresh_rate_limit(prefect_api):
+def fresh_rate_limit(prefect_server):
     """Each test creates the shared submit limit afresh, at its own rate."""
-    async with get_client() as client:
-        with contextlib.suppress(ObjectNotFound):
-            await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
-    yield
 
 
 def credentials_for(emulator) -> GrokVideoCredentials:

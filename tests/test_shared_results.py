@@ -1,5 +1,5 @@
-"""Cached request_ids live in the result storage: two "machines" (separate Prefect homes and
-servers) that share it pay once between them; one that does not share it pays again."""
+"""Cached request_ids live in the result storage: two "machines" (separate Prefect homes, one
+Prefect server) that share it pay once between them; one that does not share it pays again."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _run(manifest: Path, emulator, home: Path, results: Path, output: Path) -> dict:
+def _run(manifest: Path, emulator, home: Path, results: Path, output: Path, api: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
     env.update(
-        PREFECT_HOME=str(home),  # its own database and temporary server: another machine
+        PREFECT_HOME=str(home),  # its own home: another machine
+        PREFECT_API_URL=api,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(results),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         GROK_VIDEO_API_KEY=emulator.api_key,
@@ -34,19 +35,26 @@ def _run(manifest: Path, emulator, home: Path, results: Path, output: Path) -> d
     return json.loads(report.read_text())
 
 
-def test_machines_sharing_result_storage_pay_once(emulator, tmp_path):
+def test_machines_sharing_result_storage_pay_once(emulator, tmp_path, prefect_server):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
         "id,video,prompt\n" + "".join(f"r{i},https://cdn.test/{i}.mp4,go\n" for i in range(4))
     )
     shared = tmp_path / "shared-results"  # an NFS mount or a bucket, between real machines
 
-    first = _run(manifest, emulator, tmp_path / "machine-a", shared, tmp_path / "out-a")
+    first = _run(
+        manifest, emulator, tmp_path / "machine-a", shared, tmp_path / "out-a", prefect_server
+    )
     assert emulator.state.accepted == 4
-    second = _run(manifest, emulator, tmp_path / "machine-b", shared, tmp_path / "out-b")
+    second = _run(
+        manifest, emulator, tmp_path / "machine-b", shared, tmp_path / "out-b", prefect_server
+    )
     assert emulator.state.accepted == 4  # machine b paid for nothing
     assert [i["request_id"] for i in second["items"]] == [i["request_id"] for i in first["items"]]
     assert len(list((tmp_path / "out-b").glob("*.mp4"))) == 4  # but has the videos
 
-    _run(manifest, emulator, tmp_path / "machine-c", tmp_path / "own-results", tmp_path / "out-c")
+    _run(
+        manifest, emulator, tmp_path / "machine-c", tmp_path / "own-results",
+        tmp_path / "out-c", prefect_server,
+    )  # fmt: skip
     assert emulator.state.accepted == 8  # without the shared storage, it cannot know
