@@ -119,6 +119,7 @@ async def _read(api_url: str, flow_run_id: str):
 
     with temporary_settings({PREFECT_API_URL: api_url}):
         async with get_client() as client:
+            deployment = await client.read_deployment_by_name("extend-videos/extend-videos")
             parent = await client.read_flow_run(flow_run_id)
             chunks = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
@@ -130,7 +131,7 @@ async def _read(api_url: str, flow_run_id: str):
                     flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])
                 )
             )
-    return parent, chunks, artifacts
+    return deployment, parent, chunks, artifacts
 
 
 @pytest.mark.slow
@@ -169,7 +170,13 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         )  # fmt: skip
         elapsed = time.monotonic() - started
         flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
-        parent, chunks, artifacts = asyncio.run(_read(cluster.api_url, flow_run_id))
+        deployment, parent, chunks, artifacts = asyncio.run(_read(cluster.api_url, flow_run_id))
+
+        # what the UI's run form is drawn from: every parameter described, the block picker
+        form = deployment.parameter_openapi_schema
+        assert all(field.get("description") for field in form["properties"].values())
+        assert "grok-video-credentials" in json.dumps(form["definitions"])
+        assert deployment.schedules and not deployment.schedules[0].active
 
         assert parent.state.is_completed(), cluster.logs()
         assert len(chunks) == ROWS // CHUNK
