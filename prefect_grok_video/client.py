@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import glob
 import hashlib
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -372,7 +374,8 @@ class AsyncGrokVideoClient:
         return DownloadResult(path=destination, size=result.size, sha256=result.sha256)
 
     async def _download_once(self, url: httpx.URL, path: Path, limit: int) -> DownloadResult:
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+        _remove_stale_partials(path)
+        partial = path.with_name(f".{path.name}.{_PART_OWNER}-{uuid.uuid4().hex[:8]}.part")
         digest = hashlib.sha256()
         size = 0
         try:
@@ -523,6 +526,45 @@ class AsyncGrokVideoClient:
         if status in (400, 411, 413, 422):
             return InvalidRequestError(text, **context)
         return APIError(text, **context)
+
+
+#: Who writes a temporary download file: `<host>-<pid>`, so a later run on the same host can
+#: tell the leftovers of a killed process from a download still in progress.
+_PART_OWNER = f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+#: Leftovers of other hosts (a shared folder) are removed only after this long.
+_STALE_PART_SECONDS = 24 * 3600
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove temporary files of earlier downloads to `path` whose writer is gone.
+
+    A process killed mid-download cannot remove its `.part` file; the next download of the
+    same file does, when the writer ran on this host and is no longer alive (or, from another
+    host, after a day), so no partial file is left beside the videos.
+    """
+    host = socket.gethostname().replace("-", "_")
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        owner = part.name[len(path.name) + 2 : -len(".part")].rsplit("-", 1)[0]
+        writer_host, _, pid = owner.rpartition("-")
+        try:
+            if writer_host == host and pid.isdigit():
+                if _alive(int(pid)):
+                    continue
+            elif time.time() - part.stat().st_mtime < _STALE_PART_SECONDS:
+                continue
+            part.unlink()
+        except FileNotFoundError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _publish(local: Path, destination: str) -> None:

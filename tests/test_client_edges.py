@@ -511,3 +511,30 @@ async def test_sync_client_works_inside_a_running_event_loop(api):
     api.get("/videos/req_9").respond(200, json={"status": "pending"})
     with GrokVideoClient(KEY, base_url=BASE) as client:
         assert client.get_video("req_9").status == "pending"
+
+
+async def test_leftovers_of_a_killed_download_are_removed_by_the_next(client, api, tmp_path):
+    import os
+    import socket
+
+    host = socket.gethostname().replace("-", "_")
+    dead = subprocess_pid_that_exited()
+    stale = tmp_path / f".r.mp4.{host}-{dead}-0123abcd.part"
+    alive = tmp_path / f".r.mp4.{host}-{os.getpid()}-4567abcd.part"  # a download in progress
+    other_host = tmp_path / ".r.mp4.elsewhere-1-89abcdef.part"  # recent, on a shared folder
+    for part in (stale, alive, other_host):
+        part.write_bytes(b"partial")
+    api.get("https://videos.test/r.mp4").respond(200, content=b"v" * 10)
+    await client.download("https://videos.test/r.mp4", tmp_path / "r.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["r.mp4", alive.name, other_host.name]
+    )
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout)

@@ -17,13 +17,14 @@ import json
 import logging
 import math
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -69,6 +70,14 @@ def quiet_deliberate_drops() -> None:
     logger = logging.getLogger("uvicorn.error")
     if _DROP_FILTER not in logger.filters:
         logger.addFilter(_DROP_FILTER)
+
+
+async def _slices(data: bytes, seconds: float, parts: int = 10) -> AsyncIterator[bytes]:
+    """`data` in `parts` slices spread over `seconds` (a slow download)."""
+    step = -(-len(data) // parts)
+    for start in range(0, len(data), step):
+        await anyio.sleep(seconds / parts)
+        yield data[start : start + step]
 
 
 class _CutOffResponse(Response):
@@ -156,7 +165,8 @@ def create_app(
     async def faults(kind: str) -> JSONResponse | None:
         """The seeded slow answers, 5xx and 429 storms of a submit or a poll."""
         config = state.config
-        if config.slow_response_seconds > 0 and state.chance(config.p_slow):
+        slow = state.chance(config.p_slow) or (kind == "poll" and state.chance(config.p_slow_poll))
+        if config.slow_response_seconds > 0 and slow:
             state.count_slow()
             await anyio.sleep(config.slow_response_seconds)
         if state.chance(getattr(config, f"p_{kind}_5xx")):
@@ -348,7 +358,13 @@ def create_app(
             "Content-Disposition": f'inline; filename="{job.request_id}.mp4"',
             "Cache-Control": "private, max-age=0",
         }
-        return Response(data, media_type="video/mp4", headers=headers)
+        if state.config.download_seconds <= 0 or request.method != "GET":
+            return Response(data, media_type="video/mp4", headers=headers)
+        return StreamingResponse(
+            _slices(data, state.config.download_seconds),
+            media_type="video/mp4",
+            headers={**headers, "Content-Length": str(len(data))},
+        )
 
     async def stats(request: Request) -> Response:
         refused = auth(request)

@@ -82,8 +82,17 @@ class EmulatorConfig(BaseModel):
     p_drop_after_accept: float = _Probability
     p_first_attempt_unavailable: float = _Probability
     p_slow: float = _Probability
+    p_slow_poll: float = _Probability
     slow_response_seconds: float = Field(
-        default=0.0, ge=0, description="Delay of a slow answer (with probability p_slow)."
+        default=0.0,
+        ge=0,
+        description="Delay of a slow answer: a submit or poll with probability p_slow, a poll "
+        "with probability p_slow_poll.",
+    )
+    download_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a result download takes, sent in slices (0: at once).",
     )
 
     @field_validator("models")
