@@ -131,6 +131,20 @@ class _Run:
         self.artifact_prefix = artifact_prefix
         self.logger = get_run_logger()
         self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
+        self._submitting: set[asyncio.Task | None] = set()
+
+    async def stop(self, gate: SubmitGate) -> None:
+        """Wind down a run that failed or was cancelled without paying twice later.
+
+        Submissions already on their way finish, so their request_ids are persisted and a
+        rerun (or a flow retry) reuses them; the gate admits no new one; every other job is
+        cancelled.
+        """
+        gate.close()
+        for job in self._jobs.values():
+            if job not in self._submitting:
+                job.cancel()
+        await asyncio.gather(*self._jobs.values(), return_exceptions=True)
 
     def destination(self, row: ValidRow) -> str:
         """Where the row's video goes: `<output>/<id>.mp4`, never outside `output`."""
@@ -161,7 +175,8 @@ class _Run:
         identity = (row.model, row.prompt, row.duration, row.fingerprint)
         if identity not in self._jobs:
             self._jobs[identity] = asyncio.ensure_future(self._job(row))
-        outcome = await self._jobs[identity]
+        # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
+        outcome = await asyncio.shield(self._jobs[identity])
         item = self._result(row, outcome)
         if outcome.status != "succeeded":
             return item
@@ -178,6 +193,8 @@ class _Run:
         """Submit, wait, and resubmit after `service_unavailable` / `internal_error`."""
         attempt = 0
         while True:
+            me = asyncio.current_task()
+            self._submitting.add(me)
             try:
                 submission = await self.submit(
                     row.video, row.prompt, row.duration, row.model, self.credentials,
@@ -186,6 +203,8 @@ class _Run:
             except GrokVideoError as exc:
                 self.logger.error("Row %s: submit refused: %s", row.id, exc)
                 return _JobOutcome("failed", attempt, error=_error(exc))
+            finally:
+                self._submitting.discard(me)
             if submission.request_id is None:
                 return _JobOutcome(
                     "unknown", attempt + 1, submission,
@@ -329,12 +348,20 @@ async def _extend(
             wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
             progress=progress, artifact_prefix=artifact_prefix,
         )  # fmt: skip
+        gate = SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
         client_token = shared_client.set(client)
-        gate_token = shared_gate.set(SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME,
-                                                logger=logger))  # fmt: skip
+        gate_token = shared_gate.set(gate)
+        rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
-            for item in await asyncio.gather(*(run.item(row) for row in checked.valid)):
+            for item in await asyncio.gather(*rows):
                 items[item.row] = item
+        except BaseException:  # a crash or a cancel (Ctrl-C, a worker told to stop)
+            logger.warning("Run stopping: letting submissions in flight finish, then stopping")
+            for task in rows:
+                task.cancel()
+            await asyncio.gather(*rows, return_exceptions=True)
+            await run.stop(gate)
+            raise
         finally:
             shared_gate.reset(gate_token)
             shared_client.reset(client_token)

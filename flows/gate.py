@@ -31,12 +31,16 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from prefect_grok_video.pacing import Pacer
 
-__all__ = ["DEFAULT_LIMIT_NAME", "SubmitGate"]
+__all__ = ["DEFAULT_LIMIT_NAME", "GateClosedError", "SubmitGate"]
 
 DEFAULT_LIMIT_NAME = "grok-video-submit"
 #: Keeps the spacing a little wider than 1/rate, so that network jitter does not make two
 #: submissions arrive closer together than the service's own limit allows (it would answer 429).
 HEADROOM = 1.02
+
+
+class GateClosedError(RuntimeError):
+    """The run is stopping; this submission was never sent."""
 
 
 class SubmitGate:
@@ -58,11 +62,17 @@ class SubmitGate:
         self._slots_expire = 0.0
         self._turn = asyncio.Lock()
         self._ready = limit_name is None
+        self._closed = False
         self._logger = logger or logging.getLogger("prefect_grok_video")
+
+    def close(self) -> None:
+        """Admit no more submissions: waiting and later callers get `GateClosedError`."""
+        self._closed = True
 
     async def wait(self) -> None:
         """Wait until one more submission may be sent (callers go through one at a time)."""
         async with self._turn:
+            self._check_open()
             if not self._ready:
                 await self._ensure_limit()
             while True:
@@ -71,12 +81,17 @@ class SubmitGate:
                 ):
                     await self._take_batch()
                 await self._pacer.wait()
+                self._check_open()
                 if self.limit_name is None:
                     return
                 if time.monotonic() < self._slots_expire:
                     break
                 self._slots = 0  # the batch ran out of time while pacing: take a fresh one
             self._slots -= 1
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GateClosedError("the run is stopping: no new submission is sent")
 
     async def _take_batch(self) -> None:
         """Occupy a batch of the global limit's slots, asking as soon as they can be free.

@@ -24,6 +24,30 @@ PROGRESS      pending answers carry a float `progress` (default for odd submissi
 NOPROGRESS    pending answers carry no `progress` field (default for even submissions)
 NOUSAGE       terminal answers carry no `usage`
 ============  ==============================================================================
+
+Faults are injected on request (constructor options, all off by default). Each decision is a
+seeded hash of what it is about (the fault, the input, which job or attempt of that input, which
+poll of that job), not a draw from a shared random stream, so the same seed picks the same rows
+however the client's requests interleave:
+
+===========================  =====================================================================
+option                       fault
+===========================  =====================================================================
+p_submit_5xx                 a submission is answered 500, 502 or 503 before any job is made
+p_submit_429                 a submission is refused with 429 and `Retry-After` (no job)
+storm_429=(n, s)             once n jobs were accepted, every submission for s seconds gets 429
+                             with `Retry-After` pointing at the storm's end
+p_drop_after_accept          the job is created (and billed), then the connection is closed with
+                             no answer or half of one
+p_first_attempt_unavailable  the first job of an input fails with `service_unavailable`
+p_poll_5xx                   a poll of a job is answered 500 or 503
+slow_poll_seconds            polls (a `p_slow_poll` share of them) are answered this much later
+===========================  =====================================================================
+
+`records()` lists every accepted submission as a dict with `request_id`, `input_key` (the URL or
+file id as sent, or `sha256:<hex>` of a data URL's decoded bytes), `outcome` (`done`,
+`moderated`, `failed`, `expired`: decided when the job is made), `error_code`, `dropped` and
+`accepted_at` (`time.monotonic()`); `faults` counts what was injected.
 """
 
 from __future__ import annotations
@@ -39,10 +63,12 @@ import json
 import math
 import re
 import secrets
+import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -316,6 +342,17 @@ class Submission:
     video_size: int
     content_length: int
     body_bytes_read: int
+    #: The URL or file id as sent, or `sha256:<hex>` of a data URL's decoded bytes.
+    input_key: str = ""
+    #: Which job of this input it is (0 for the first).
+    ordinal: int = 0
+    #: What the job ends as: `done`, `moderated`, `failed` or `expired`, fixed when it is made.
+    outcome: str = "done"
+    error_code: str | None = None
+    #: Whether the answer to this submission was dropped (the job exists all the same).
+    dropped: bool = False
+    #: `time.monotonic()` when the job was made.
+    accepted_at: float = 0.0
 
 
 @dataclass
@@ -330,6 +367,18 @@ class Job:
     #: Epoch time before which polls are refused (POLL429), once a refusal was sent.
     blocked_until: float | None = None
     statuses: list[str] = field(default_factory=list)
+    #: Poll requests that reached this job, answered or not (numbers the fault decisions).
+    poll_requests: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, quiet about clients that vanish mid-answer (killed runs do)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore a connection the client dropped; report anything else as usual."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class IndependentAPI:
@@ -337,7 +386,8 @@ class IndependentAPI:
 
     `base_url` is `http://127.0.0.1:<port>/v1`; `api_key` is what it accepts. Submissions are
     rate limited by a token bucket (`rate_capacity` tokens, `rate_per_second` refill); a refused
-    one gets `Retry-After` in the `retry_after` style ("alternate" switches each time).
+    one gets `Retry-After` in the `retry_after` style ("alternate" switches each time). The
+    `p_*`, `storm_429` and `slow_poll_seconds` options inject faults (see the module doc).
     """
 
     def __init__(
@@ -351,6 +401,15 @@ class IndependentAPI:
         retry_after: RetryAfterStyle = "alternate",
         max_body_bytes: int = 1024 * 1024 * 1024,
         result_seconds: float = 2.0,
+        seed: int = 0,
+        p_submit_5xx: float = 0.0,
+        p_submit_429: float = 0.0,
+        storm_429: tuple[int, float] | None = None,
+        p_drop_after_accept: float = 0.0,
+        p_first_attempt_unavailable: float = 0.0,
+        p_poll_5xx: float = 0.0,
+        slow_poll_seconds: float = 0.0,
+        p_slow_poll: float = 1.0,
     ) -> None:
         self.api_key = api_key or f"indep-{secrets.token_hex(16)}"
         self.latency = latency
@@ -371,12 +430,26 @@ class IndependentAPI:
         self.cdn_refused = 0
         self.retry_after_sent: list[str] = []
         self.error_bodies: list[dict[str, Any]] = []
+        self.seed = seed
+        self.p_submit_5xx = p_submit_5xx
+        self.p_submit_429 = p_submit_429
+        self.storm_429 = storm_429
+        self.p_drop_after_accept = p_drop_after_accept
+        self.p_first_attempt_unavailable = p_first_attempt_unavailable
+        self.p_poll_5xx = p_poll_5xx
+        self.slow_poll_seconds = slow_poll_seconds
+        self.p_slow_poll = p_slow_poll
+        #: How many of each fault were injected, by name.
+        self.faults: Counter[str] = Counter()
+        #: `time.monotonic()` when the 429 storm ends, once it started.
+        self.storm_until: float | None = None
+        self._attempts_of: Counter[str] = Counter()
         self._tokens = rate_capacity
         self._refilled = time.monotonic()
         self._date_next = retry_after != "seconds"
         self._signing_key = secrets.token_bytes(16)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -385,6 +458,11 @@ class IndependentAPI:
     def accepted(self) -> int:
         """How many submissions became jobs."""
         return len(self.submissions)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every accepted submission as a dict (the records `invariants.check_run` reads)."""
+        with self._lock:
+            return [asdict(submission) for submission in self.submissions]
 
     @property
     def origin(self) -> str:
@@ -399,7 +477,7 @@ class IndependentAPI:
 
     def __enter__(self) -> IndependentAPI:
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -467,9 +545,92 @@ class IndependentAPI:
         signature = self._sign(request_id, expires)
         return f"{self.origin}/cdn/{request_id}.mp4?exp={expires}&sig={signature}"
 
+    # -- faults --------------------------------------------------------------------------------
+
+    def _chance(self, *about: object) -> float:
+        """A number in [0, 1) fixed by the seed and `about` (what the decision concerns)."""
+        text = "\x1f".join(map(str, (self.seed, *about))).encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2.0**64
+
+    def submit_fault(self, input_key: str) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """The refusal (status, body, headers) a valid submission gets instead of a job, if any."""
+        with self._lock:
+            attempt = self._attempts_of[input_key]
+            self._attempts_of[input_key] += 1
+            now = time.monotonic()
+            if (
+                self.storm_429 is not None
+                and self.storm_until is None
+                and len(self.submissions) >= self.storm_429[0]
+            ):
+                self.storm_until = now + self.storm_429[1]
+            if self.storm_until is not None and now < self.storm_until:
+                fault, retry = "storm_429", self._retry_after_value(self.storm_until - now)[0]
+            elif self._chance("submit_429", input_key, attempt) < self.p_submit_429:
+                fault, retry = "submit_429", self._retry_after_value(1.0)[0]
+            elif self._chance("submit_5xx", input_key, attempt) < self.p_submit_5xx:
+                fault, retry = "submit_5xx", None
+            else:
+                return None
+            self.faults[fault] += 1
+            if retry is not None:
+                self.rate_limited += 1
+                message = "Rate limit reached for grok-imagine-video, retry later."
+                return 429, _error(message, "rate_limit_error"), {"Retry-After": retry}
+        status = (500, 502, 503)[int(self._chance("5xx_status", input_key, attempt) * 3)]
+        return status, _error(f"Upstream error {status}, no job was created.", "server_error"), {}
+
+    def drop_answer(self, submission: Submission) -> bool:
+        """Whether the answer to this accepted submission is dropped (and count it if so)."""
+        key, ordinal = submission.input_key, submission.ordinal
+        if self._chance("drop", key, ordinal) >= self.p_drop_after_accept:
+            return False
+        with self._lock:
+            submission.dropped = True
+            self.faults["drop_after_accept"] += 1
+        return True
+
+    def poll_fault(self, job: Job) -> tuple[int | None, float]:
+        """(a 5xx status to answer a poll of `job` with, or None; seconds to delay the answer)."""
+        with self._lock:
+            number = job.poll_requests
+            job.poll_requests += 1
+        about = (job.submission.input_key, job.submission.ordinal, number)
+        delay = 0.0
+        if self.slow_poll_seconds > 0 and self._chance("slow_poll", *about) < self.p_slow_poll:
+            delay = self.slow_poll_seconds
+        status = None
+        if self._chance("poll_5xx", *about) < self.p_poll_5xx:
+            status = 500 if self._chance("poll_5xx_status", *about) < 0.5 else 503
+        with self._lock:
+            if delay:
+                self.faults["slow_poll"] += 1
+            if status is not None:
+                self.faults["poll_5xx"] += 1
+        return status, delay
+
+    def _plan(self, prompt: str, input_key: str, ordinal: int) -> tuple[str, str | None]:
+        """(outcome, error code) of a new job: the injected failure, else the prompt's keywords."""
+        if ordinal == 0 and (
+            self._chance("first_unavailable", input_key) < self.p_first_attempt_unavailable
+        ):
+            self.faults["first_attempt_unavailable"] += 1
+            return "failed", "service_unavailable"
+        failure = _FAIL_CODE.search(prompt)
+        if failure:
+            return "failed", failure.group(1)
+        if "EXPIRE" in prompt:
+            return "expired", None
+        return ("moderated" if "MODERATE" in prompt else "done"), None
+
+    # -- jobs ----------------------------------------------------------------------------------
+
     def create_job(self, fields: dict[str, Any], video: _VideoSink, length: int) -> Submission:
         """Record an accepted submission as a new job."""
+        input_key = _input_key(video)
         with self._lock:
+            ordinal = sum(1 for s in self.submissions if s.input_key == input_key)
+            outcome, error_code = self._plan(fields["prompt"], input_key, ordinal)
             submission = Submission(
                 request_id=str(uuid.uuid4()),
                 model=fields["model"],
@@ -481,6 +642,11 @@ class IndependentAPI:
                 video_size=video.size,
                 content_length=length,
                 body_bytes_read=length,
+                input_key=input_key,
+                ordinal=ordinal,
+                outcome=outcome,
+                error_code=error_code,
+                accepted_at=time.monotonic(),
             )
             self.submissions.append(submission)
             self.jobs[submission.request_id] = Job(
@@ -533,14 +699,13 @@ class IndependentAPI:
         usage = {"cost_in_usd_ticks": sub.duration * 500_000_000, "billed_seconds": sub.duration}
         if "NOUSAGE" not in sub.prompt:
             body["usage"] = usage
-        failure = _FAIL_CODE.search(sub.prompt)
-        if failure:
-            code = failure.group(1)
+        if sub.outcome == "failed":
+            code = sub.error_code or "internal_error"
             message = _FAIL_MESSAGES.get(code, f"The job failed ({code}).")
             return {"status": "failed", **body, "error": {"code": code, "message": message}}
-        if "EXPIRE" in sub.prompt:
+        if sub.outcome == "expired":
             return {"status": "expired", **body}
-        moderated = "MODERATE" in sub.prompt
+        moderated = sub.outcome == "moderated"
         video = {
             "url": "" if moderated else self.result_url(sub.request_id),
             "duration": float(sub.duration) + 3.0,
@@ -555,7 +720,7 @@ class IndependentAPI:
     def cdn_allows(self, request_id: str, query: str) -> int | None:
         """None if the signed URL is valid for a finished job, else the status to refuse with."""
         job = self.jobs.get(request_id)
-        if job is None or "done" not in job.statuses or "MODERATE" in job.submission.prompt:
+        if job is None or "done" not in job.statuses or job.submission.outcome != "done":
             return 404
         params = parse_qs(query)
         try:
@@ -568,6 +733,13 @@ class IndependentAPI:
         ):
             return 403
         return None
+
+
+def _input_key(video: _VideoSink) -> str:
+    """The input as `records()` name it: the reference as sent, or `sha256:<hex>` of the data."""
+    if video.kind == "data_url":
+        return f"sha256:{video.sha256}"
+    return video.reference
 
 
 def _error(message: str, kind: str = "invalid_request_error", **extra: Any) -> dict[str, Any]:
@@ -679,7 +851,14 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self._send_json(400, _error(str(exc)))
             return
+        refusal = self.api.submit_fault(_input_key(video))
+        if refusal is not None:
+            self._send_json(*refusal)
+            return
         submission = self.api.create_job(fields, video, length)
+        if self.api.drop_answer(submission):
+            self._drop(submission)
+            return
         self._send_json(
             200,
             {
@@ -688,6 +867,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "created": int(time.time()),
             },
         )
+
+    def _drop(self, submission: Submission) -> None:
+        """Close the connection after the job was made: no answer at all, or half of one."""
+        self.close_connection = True
+        if self.api._chance("drop_style", submission.input_key, submission.ordinal) < 0.5:
+            return
+        payload = json.dumps({"request_id": submission.request_id}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
 
     def _validate(self, parser: _StreamingBody) -> tuple[dict[str, Any], _VideoSink]:
         """The submission's fields and video, or `_BadRequest` for the first thing wrong."""
@@ -737,6 +928,12 @@ class _Handler(BaseHTTPRequestHandler):
         job = self.api.jobs.get(request_id)
         if job is None:
             self._send_json(404, _error(f"No video request {request_id!r}.", "not_found_error"))
+            return
+        failure, delay = self.api.poll_fault(job)
+        if delay:
+            time.sleep(delay)
+        if failure is not None:
+            self._send_json(failure, _error("The service is unavailable, retry.", "server_error"))
             return
         status, body, headers = self.api.job_answer(job)
         self._send_json(status, body, headers)

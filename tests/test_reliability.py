@@ -1,0 +1,242 @@
+"""Fault injection, kills and flow retries: seeded, repeatable scenarios after each of which the
+invariants of `tests/invariants.py` must hold (no row lost, none paid twice, no partial file,
+the report agrees with the service)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from invariants import check_run
+
+from prefect_grok_video.blocks import GrokVideoCredentials
+from prefect_grok_video.errors import RunFailedError
+from prefect_grok_video.flows import extend_videos, run_listener
+from prefect_grok_video.report import RunReport
+
+#: What each scenario injects (emulator knobs); the seeds make every run the same.
+SCENARIOS = {
+    "5xx on 20% of submits and polls": {"p_submit_5xx": 0.2, "p_poll_5xx": 0.2, "seed": 11},
+    "429 storms with Retry-After": {
+        "p_submit_429": 0.3, "p_poll_429": 0.3, "storm_retry_after": 0.2,
+        "fractional_retry_after": True, "seed": 12,
+    },
+    "slow polls past the read timeout": {
+        "p_slow_poll": 0.3, "slow_response_seconds": 1.0, "seed": 13,
+    },
+    "30% of first attempts service_unavailable": {"p_first_attempt_unavailable": 0.3, "seed": 14},
+    "5% of submits dropped after acceptance": {"p_drop_after_accept": 0.05, "seed": 15},
+    "all of them at once": {
+        "p_submit_5xx": 0.2, "p_poll_5xx": 0.2, "p_submit_429": 0.1, "p_poll_429": 0.1,
+        "storm_retry_after": 0.2, "fractional_retry_after": True, "p_slow_poll": 0.2,
+        "slow_response_seconds": 1.0, "p_first_attempt_unavailable": 0.3,
+        "p_drop_after_accept": 0.05, "seed": 16,
+    },
+}  # fmt: skip
+ROWS = 20
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "0.1")
+    monkeypatch.setenv("GROK_VIDEO_POLL_MIN_INTERVAL", "0.1")
+    monkeypatch.setenv("GROK_VIDEO_POLL_MAX_INTERVAL", "0.5")
+
+
+def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
+    """Rows with every kind of outcome, and each row's input key as the emulator records it."""
+    rows = [{"id": f"r{i:02d}", "video": f"https://cdn.test/{i}.mp4", "prompt": f"scene {i}"}
+            for i in range(ROWS - 5)]  # fmt: skip
+    rows += [
+        {"id": "local", "video": str(clip), "prompt": "the local clip goes on"},
+        {"id": "moderated", "video": "https://cdn.test/m.mp4", "prompt": "x #moderated"},
+        {"id": "expired", "video": "https://cdn.test/e.mp4", "prompt": "x #expired"},
+        {"id": "refused", "video": "https://cdn.test/f.mp4", "prompt": "x #fail=invalid_argument"},
+        {"id": "transient", "video": "https://cdn.test/t.mp4",
+         "prompt": "x #fail-first=internal_error"},
+    ]  # fmt: skip
+    input_of = {row["id"]: row["video"] for row in rows}
+    input_of["local"] = "sha256:" + hashlib.sha256(clip.read_bytes()).hexdigest()
+    return rows, input_of
+
+
+async def run_flow(rows, emulator, output: Path, **options) -> RunReport:
+    credentials = GrokVideoCredentials(
+        api_key=emulator.api_key, base_url=emulator.base_url, read_timeout=0.5
+    )
+    try:
+        return await extend_videos(rows, output=str(output), credentials=credentials,
+                                   submit_rate=20.0, **options)  # fmt: skip
+    except RunFailedError as failed:
+        return failed.result
+
+
+FIGURES: list[tuple[str, dict]] = []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_faults_lose_no_row_and_pay_for_none_twice(
+    scenario, emulator_factory, h264_clip, tmp_path, prefect_server
+):
+    emulator = emulator_factory(latency=0.3, submit_rate=None, **SCENARIOS[scenario])
+    rows, input_of = manifest_rows(h264_clip)
+    output = tmp_path / "videos"
+
+    report = await run_flow(rows, emulator, output)
+    first = check_run(report, emulator.state.submissions, output, input_of=input_of)
+    statuses = {item.id: item.status for item in report.items}
+    assert statuses["moderated"] == "moderated" and statuses["expired"] == "expired"
+    assert statuses["refused"] == "failed"
+    unknown = {item.id for item in report.items if item.status == "unknown"}
+    dropped = {r.input_key for r in emulator.state.submissions if r.dropped}
+    assert {input_of[row_id] for row_id in unknown} == dropped  # unknown exactly when dropped
+
+    # the same manifest again: every paid job is reused, nothing is paid again
+    paid = emulator.state.accepted
+    again = await run_flow(rows, emulator, output)
+    check_run(again, emulator.state.submissions, output, input_of=input_of)
+    assert emulator.state.accepted == paid
+    assert {i.id: i.request_id for i in again.items} == {i.id: i.request_id for i in report.items}
+
+    faults = {
+        "5xx": emulator.state.server_errors,
+        "429": emulator.state.rate_limited,
+        "slow": emulator.state.slow_answers,
+        "drops": emulator.state.drops,
+        "first_attempt_failures": sum(
+            1 for r in emulator.state.submissions if r.error_code == "service_unavailable"
+        ),
+    }
+    assert sum(faults.values()) > 0, "the scenario injected nothing"
+    FIGURES.append((scenario, {"rows": first.rows, "paid": first.paid,
+                               "resubmissions": first.resubmissions,
+                               "extra_paid": first.extra_paid, **faults}))  # fmt: skip
+    print(scenario, FIGURES[-1][1], dict(first.statuses))
+
+
+class CrashOnce:
+    """A listener that crashes the run once after `after` rows finished (a bug, an OOM...)."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.seen, self.crashed = after, 0, False
+
+    def started(self, total: int) -> None:
+        self.seen = 0
+
+    def finished(self, item) -> None:
+        self.seen += 1
+        if not self.crashed and self.seen == self.after:
+            self.crashed = True
+            raise RuntimeError("simulated crash in the middle of the run")
+
+
+async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
+    emulator_factory, h264_clip, tmp_path, prefect_server
+):
+    emulator = emulator_factory(latency=0.6, submit_rate=None, seed=21,
+                                p_first_attempt_unavailable=0.2)  # fmt: skip
+    rows, input_of = manifest_rows(h264_clip)
+    output = tmp_path / "videos"
+    crash = CrashOnce(after=6)
+    token = run_listener.set(crash)
+    try:
+        state = await extend_videos.with_options(retries=1, retry_delay_seconds=0)(
+            rows, output=str(output),
+            credentials=GrokVideoCredentials(api_key=emulator.api_key,
+                                             base_url=emulator.base_url),
+            submit_rate=10.0, return_state=True,
+        )  # fmt: skip
+    finally:
+        run_listener.reset(token)
+    assert crash.crashed, "the first attempt should have crashed half-way"
+    result = await state.aresult(raise_on_failure=False)
+    report = result.result if isinstance(result, RunFailedError) else result
+    assert isinstance(report, RunReport)
+    figures = check_run(report, emulator.state.submissions, output, input_of=input_of)
+    assert figures.extra_paid == 0
+    assert len(report.items) == ROWS
+
+
+# -- SIGKILL ------------------------------------------------------------------------------
+
+
+def _cli_env(tmp_path: Path, emulator, api_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "home"),
+        PREFECT_API_URL=api_url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        GROK_VIDEO_API_KEY=emulator.api_key,
+        GROK_VIDEO_BASE_URL=emulator.base_url,
+        GROK_VIDEO_POLL_FIRST="0.5",
+        GROK_VIDEO_POLL_MIN_INTERVAL="0.3",
+        GROK_VIDEO_POLL_MAX_INTERVAL="1",
+    )
+    return env
+
+
+def _until(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_five_sigkills_at_every_stage_then_a_rerun(
+    emulator_factory, h264_clip, tmp_path, prefect_server
+):
+    """`grok-video run` killed with SIGKILL while submitting (twice), while waiting, and while
+    downloading (twice); each time started again; then run to the end."""
+    emulator = emulator_factory(latency=6.0, submit_rate=None, download_seconds=1.5, seed=31,
+                                p_first_attempt_unavailable=0.2)  # fmt: skip
+    rows, input_of = manifest_rows(h264_clip)
+    rows = [{**row, "duration": 4} for row in rows]
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(rows))
+    output = tmp_path / "videos"
+    report_file = tmp_path / "report.json"
+    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
+               "--output", str(output), "--submit-rate", "3", "--no-progress",
+               "--report", str(report_file)]  # fmt: skip
+    env = _cli_env(tmp_path, emulator, prefect_server)
+    state = emulator.state
+    polls = lambda: sum(state.polls.values())  # noqa: E731
+    downloads = lambda: sum(state.downloads.values())  # noqa: E731
+    # Each kill point is reached by the run started just before it: counts are taken then.
+    kill_points = [
+        ("submitting", lambda base: state.accepted >= base["accepted"] + 3),
+        ("submitting again", lambda base: state.accepted >= base["accepted"] + 4),
+        ("waiting", lambda base: polls() >= base["polls"] + 3),
+        ("downloading", lambda base: downloads() >= base["downloads"] + 1),
+        ("downloading again", lambda base: downloads() >= base["downloads"] + 1),
+    ]
+    seen = []
+    for stage, reached in kill_points:
+        base = {"accepted": state.accepted, "polls": polls(), "downloads": downloads()}
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        _until(lambda r=reached, b=base, p=process: r(b) or p.poll() is not None)
+        assert process.poll() is None, f"the run ended before the kill point {stage!r}"
+        time.sleep(0.1)  # between two submissions (they are a third of a second apart)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        partials = [p.name for p in output.glob(".*.part")] if output.exists() else []
+        seen.append((stage, state.accepted, polls(), downloads(), len(partials)))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(report_file.read_text())
+    figures = check_run(report, state.submissions, output, input_of=input_of, kills=5)
+    print("kills (stage, accepted, polls, downloads, partial files):", seen)
+    print("after the last run:", figures)
+    assert any(partials for *_, partials in seen), "no kill landed mid-download"
+    assert {item["status"] for item in report["items"]} <= {
+        "succeeded", "moderated", "expired", "failed"}  # fmt: skip
