@@ -50,7 +50,7 @@ FAULTS: dict[str, Any] = {
 }
 #: A kill may cost one extra payment only for a job accepted this shortly before it (the
 #: client had not yet persisted the request_id).
-KILL_WINDOW = 2.0
+KILL_WINDOW = 1.0
 
 
 def _manifest(folder: Path, clips: dict[int, Path]) -> tuple[Path, dict[str, str]]:
@@ -181,6 +181,7 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
             if second.poll() is None:
                 os.killpg(second.pid, signal.SIGKILL)
         assert pending >= 1
+        assert not report_path.exists(), "a killed run should not have finished"
 
         # 3. Run to the end.
         third, log = start(3)
