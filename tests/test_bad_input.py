@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +63,8 @@ class Case:
 
 
 def bad(name: str, field: str, *phrases: str, shown_id: str | None = None, **row: Any) -> Case:
-    """A bad row: a unique https video, a plain prompt and the id `name`, with `row` on top."""
+    """A bad row: a unique https video, a plain prompt and the id `name`, with `row` on top
+    (a value of `...` leaves that key out)."""
     values = {"id": name, "video": CDN.format(name), "prompt": f"the scene goes on ({name})"}
     values.update(row)
     return Case(name, {k: v for k, v in values.items() if v is not ...}, field, phrases, shown_id)
@@ -255,6 +256,8 @@ class BigRun:
     report: RunReport
     accepted_by_input: dict[str, int]
     accepted: int
+    #: The prompt the emulator received with each input.
+    sent_prompts: dict[str, str]
 
     def item(self, case: Case) -> ItemResult:
         """The report's item for `case` (found by row number: ids may repeat or be bad)."""
@@ -265,6 +268,14 @@ class BigRun:
     def row(self, case: Case) -> Any:
         """`case`'s row as written to the manifest."""
         return self.rows[ROW_OF[case.name] - 1]
+
+    def key(self, case: Case) -> str | None:
+        """The emulator's key of `case`'s video (relative paths from the manifest's folder)."""
+        written = self.row(case)
+        video = written.get("video") if isinstance(written, dict) else None
+        if video == GOOD_CLIP:
+            video = str(self.manifest.parent / GOOD_CLIP)
+        return input_key(video)
 
 
 def materialise(row: Any, media: dict[str, str]) -> Any:
@@ -287,7 +298,7 @@ async def big_run(
     truncated_clip: Path,
     not_mp4_file: Path,
     empty_file: Path,
-) -> AsyncIterator[BigRun]:
+) -> BigRun:
     """Write the big JSON manifest, run it once through `extend_videos` against an emulator."""
     folder = tmp_path_factory.mktemp("bad-input")
     (folder / "clips").mkdir()
@@ -322,9 +333,10 @@ async def big_run(
     finally:
         server.stop()
         await drain_prefect_workers()
-    yield BigRun(
+    sent = {record.input_key: record.prompt for record in server.state.submissions}
+    return BigRun(
         manifest, output, rows, state, report, server.state.accepted_by_input,
-        server.state.accepted,
+        server.state.accepted, sent,
     )  # fmt: skip
 
 
@@ -355,8 +367,7 @@ def test_bad_row_is_invalid_names_row_field_and_reason_and_is_never_sent(
         assert phrase in item.error.message
     assert item.id == shown
     assert (item.request_id, item.attempts, item.output) == (None, 0, None)
-    written = big_run.row(case)
-    key = input_key(written.get("video") if isinstance(written, dict) else None)
+    key = big_run.key(case)
     if key is not None:
         assert key not in big_run.accepted_by_input
 
@@ -372,18 +383,15 @@ def test_good_row_next_to_bad_ones_succeeds_with_its_file(big_run: BigRun, case:
     assert item.output == str(destination)
     assert destination.stat().st_size == item.size
     assert hashlib.sha256(destination.read_bytes()).hexdigest() == item.sha256
-    video = big_run.row(case)["video"]
-    key = input_key(str(big_run.manifest.parent / video) if video == GOOD_CLIP else video)
+    key = big_run.key(case)
+    assert key is not None
     assert big_run.accepted_by_input.get(key) == 1
+    assert big_run.sent_prompts[key] == case.row["prompt"]  # unicode and RTL text intact
 
 
 def test_only_the_good_rows_were_submitted_and_written(big_run: BigRun) -> None:
     """The emulator got exactly the good rows, once each; the output holds only their files."""
-    keys = {}
-    for case in GOOD:
-        video = big_run.row(case)["video"]
-        keys[input_key(str(big_run.manifest.parent / video) if video == GOOD_CLIP else video)] = 1
-    assert big_run.accepted_by_input == keys
+    assert big_run.accepted_by_input == {big_run.key(case): 1 for case in GOOD}
     assert big_run.accepted == len(GOOD)
     files = sorted(path.name for path in big_run.output.iterdir())
     assert files == sorted(f"{case.row['id']}.mp4" for case in GOOD)
