@@ -53,6 +53,7 @@ from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
+from prefect_grok_video.settings import GrokVideoSettings
 
 __all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_video", "extend_videos", "run_listener"]
 
@@ -91,8 +92,11 @@ async def validate_manifest(
     rows: tuple[int, int] | None = None,
 ) -> Manifest:
     """Read and check every row (files are read in threads), before anything is paid for."""
+    limit = GrokVideoSettings().max_upload_bytes  # GROK_VIDEO_MAX_UPLOAD_BYTES where it runs
     return await anyio.to_thread.run_sync(
-        partial(load_manifest, manifest, default_model=default_model, rows=rows)
+        partial(
+            load_manifest, manifest, default_model=default_model, rows=rows, max_upload_bytes=limit
+        )
     )
 
 

@@ -689,14 +689,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     from prefect_grok_video.errors import ManifestError
     from prefect_grok_video.manifest import load_manifest
-    from prefect_grok_video.settings import DEFAULT_MODEL, GrokVideoSettings
+    from prefect_grok_video.settings import (
+        DEFAULT_MAX_UPLOAD_BYTES,
+        DEFAULT_MODEL,
+        GrokVideoSettings,
+    )
 
     try:
-        default_model = GrokVideoSettings().model
+        settings = GrokVideoSettings()
+        default_model, limit = settings.model, settings.max_upload_bytes
     except ValidationError:  # a bad GROK_VIDEO_* variable is run's business, not validate's
-        default_model = DEFAULT_MODEL
+        default_model, limit = DEFAULT_MODEL, DEFAULT_MAX_UPLOAD_BYTES
     try:
-        manifest = load_manifest(args.manifest, default_model=default_model)
+        manifest = load_manifest(args.manifest, default_model=default_model, max_upload_bytes=limit)
     except ManifestError as exc:
         print(f"grok-video validate: {exc}", file=sys.stderr)
         return 2

@@ -801,6 +801,11 @@ def _shown(value: Any) -> str:
         return f"data:… ({len(value.strip())} chars)"
     text = value if isinstance(value, str) else f"<{_kind_of(value)}>"
     text = _DATA_URL.sub(lambda match: f"data:… ({len(match.group())} chars)", text)
+    # Control and format characters (NUL, bidi overrides) are shown escaped: they are what
+    # made the value invalid, and some databases refuse NUL in text.
+    text = "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in text
+    )
     return _short(text)
 
 
