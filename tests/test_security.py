@@ -426,13 +426,15 @@ async def _read_back(runs: Runs) -> None:
     for log in logs:
         runs.add("prefect logs", f"log {log.id}", log.model_dump_json())
     for artifact in artifacts:
-        runs.add("artifacts", f"artifact {artifact.key or artifact.id}", artifact.model_dump_json())
+        runs.add(
+            "artifacts", f"artifact {artifact.key} ({artifact.id})", artifact.model_dump_json()
+        )
     for run in flow_runs:
         runs.add("flow runs", f"flow run {run.name} ({run.id})", run.model_dump_json())
     for run in task_runs:
         runs.add("task runs", f"task run {run.name} ({run.id})", run.model_dump_json())
     for block in blocks:
-        runs.add("block documents", f"block {block.name}", block.model_dump_json())
+        runs.add("block documents", f"block {block.name} ({block.id})", block.model_dump_json())
     for name, run_id in runs.flow_run_ids.items():
         runs.run_logs[name] = "\n".join(
             log.message for log in logs if str(log.flow_run_id) == run_id
@@ -455,15 +457,15 @@ def _add_files(runs: Runs, place: str, folder: Path) -> None:
             runs.add(place, str(path), path.read_bytes())
 
 
-def _exception_texts(exc: BaseException) -> dict[str, str]:
+def _exception_texts(exc: BaseException, number: int) -> dict[str, str]:
     """Every way an exception shows itself: str, repr, args, attributes, traceback."""
-    name = type(exc).__name__
+    name = f"exception {number} ({type(exc).__name__})"
     return {
-        f"str({name})": str(exc),
-        f"repr({name})": repr(exc),
-        f"{name}.args": repr(exc.args),
-        f"{name} attributes": repr(getattr(exc, "__dict__", {})),
-        f"{name} traceback": "".join(traceback.format_exception(exc)),
+        f"str of {name}": str(exc),
+        f"repr of {name}": repr(exc),
+        f"args of {name}": repr(exc.args),
+        f"attributes of {name}": repr(getattr(exc, "__dict__", {})),
+        f"traceback of {name}": "".join(traceback.format_exception(exc)),
     }
 
 
@@ -568,8 +570,8 @@ def runs(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     for path in (database, database.with_name(database.name + "-wal")):
         if path.exists():
             runs.add("database", str(path), path.read_bytes())
-    for exc in runs.exceptions:
-        for what, text in _exception_texts(exc).items():
+    for number, exc in enumerate(runs.exceptions, 1):
+        for what, text in _exception_texts(exc, number).items():
             runs.add("exceptions", what, text)
     yield runs
 
@@ -642,7 +644,7 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
     assert "rows succeeded" in places["console output"]["env-run stdout"].decode()
     assert b"Submitted" in places["console output"]["env-run stderr"]  # every log line shown
     assert "rows succeeded" in places["console output"]["block-run stdout"].decode()
-    assert f"block {BLOCK_NAME}" in places["block documents"]
+    assert any(what.startswith(f"block {BLOCK_NAME} (") for what in places["block documents"])
     for name in ("env-run", "block-run"):
         home = str(runs.root / name / "home")
         assert any(what.startswith(home + "/storage/") for what in places["result storage"])
@@ -654,6 +656,8 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
         exc for exc in runs.exceptions if isinstance(exc, GrokVideoError) and "***" in str(exc)
     ]
     assert len(echoed) >= 15, [str(exc) for exc in runs.exceptions]
+    assert len(places["exceptions"]) == 5 * len(runs.exceptions)  # each one scanned
+    assert len(places["artifacts"]) >= 4 * 3  # progress, results, summary, links; per run
     client_logs = places["client logs"]["records of the echoing client"].decode()
     assert "retrying in" in client_logs and "***" in client_logs
     assert len(places["reprs"]) >= 20
