@@ -264,16 +264,24 @@ class AsyncGrokVideoClient:
         def parse(response: httpx.Response) -> VideoJob:
             try:
                 body = response.json()
-                if not isinstance(body, dict):
-                    raise ValueError("not an object")
-                return VideoJob.model_validate({**body, "request_id": request_id})
-            except (ValueError, ValidationError) as exc:
-                raise ResponseFormatError(
-                    f"poll answered HTTP {response.status_code} with a body that is not a job "
-                    f"({_short(str(exc), 120)})",
-                    status_code=response.status_code,
-                    request_id=request_id,
-                ) from None
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                try:
+                    return VideoJob.model_validate({**body, "request_id": request_id})
+                except ValidationError as exc:
+                    # Field names and rules only: the values may hold anything, even a key.
+                    problem = "; ".join(
+                        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                    )
+            else:
+                problem = "not a JSON object"
+            raise ResponseFormatError(
+                f"poll answered HTTP {response.status_code} with a body that is not a job "
+                f"({_short(problem, 120)})",
+                status_code=response.status_code,
+                request_id=request_id,
+            )
 
         return await self._send(build, operation="poll", request_id=request_id, parse=parse)
 
@@ -417,11 +425,13 @@ class AsyncGrokVideoClient:
                 raise DownloadError(f"download ended after {size} of {expected} bytes")
             os.replace(partial, path)
         except httpx.HTTPError as exc:
-            raise DownloadError(f"download failed: {type(exc).__name__}: {exc}") from exc
+            failure = DownloadError(f"download failed: {type(exc).__name__}: {self._clean(exc)}")
+        else:
+            self.logger.info("Downloaded %s bytes to %s", size, path)
+            return DownloadResult(path=str(path), size=size, sha256=digest.hexdigest())
         finally:
             partial.unlink(missing_ok=True)
-        self.logger.info("Downloaded %s bytes to %s", size, path)
-        return DownloadResult(path=str(path), size=size, sha256=digest.hexdigest())
+        raise failure
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -459,28 +469,33 @@ class AsyncGrokVideoClient:
         async def attempt() -> Any:
             try:
                 response = await self._http.send(build())
-            except _NOT_SENT as exc:
-                raise APIConnectionError(
-                    f"{operation}: could not reach {self.base_url} "
-                    f"({type(exc).__name__}: {self._clean(exc)})",
-                    request_id=request_id,
-                ) from None
             except httpx.TransportError as exc:
-                if operation == "submit":
-                    raise SubmitOutcomeUnknownError(
-                        "submit was sent but no answer came "
-                        f"({type(exc).__name__}: {self._clean(exc)}); a job may have been "
-                        "created and billed: check before submitting again",
-                    ) from None
-                raise APIConnectionError(
-                    f"{operation}: no answer ({type(exc).__name__}: {self._clean(exc)})",
-                    request_id=request_id,
-                ) from None
-            if not response.is_success:
-                raise self._api_error(response, operation, request_id)
-            return response if parse is None else parse(response)
+                # Raised outside this handler, so that no error carries the transport error
+                # (whose text is not redacted) as its context.
+                failure = self._transport_error(exc, operation, request_id)
+            else:
+                if not response.is_success:
+                    raise self._api_error(response, operation, request_id)
+                return response if parse is None else parse(response)
+            raise failure
 
         return await self._retrying(operation, attempt)
+
+    def _transport_error(
+        self, exc: httpx.TransportError, operation: str, request_id: str | None
+    ) -> GrokVideoError:
+        """The error for a request that got no answer: safe to resend only if never sent."""
+        what = f"{type(exc).__name__}: {self._clean(exc)}"
+        if isinstance(exc, _NOT_SENT):
+            return APIConnectionError(
+                f"{operation}: could not reach {self.base_url} ({what})", request_id=request_id
+            )
+        if operation == "submit":
+            return SubmitOutcomeUnknownError(
+                f"submit was sent but no answer came ({what}); a job may have been created "
+                "and billed: check before submitting again"
+            )
+        return APIConnectionError(f"{operation}: no answer ({what})", request_id=request_id)
 
     def _clean(self, exc: BaseException) -> str:
         return redact(str(exc), [self._api_key.get_secret_value()])

@@ -538,3 +538,22 @@ def subprocess_pid_that_exited() -> int:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     return int(done.stdout)
+
+
+async def test_a_malformed_poll_echoing_the_key_shows_none_of_it(client, api):
+    """Pydantic's messages quote the bad value; a poll error names fields and rules only."""
+    api.get("/videos/req_1").respond(200, json={"status": ["x" + KEY], "video": KEY})
+    with pytest.raises(ResponseFormatError) as caught:
+        await client.get_video("req_1")
+    text = f"{caught.value} {caught.value!r}"
+    assert "status" in text
+    assert not any(KEY[i : i + 6] in text for i in range(len(KEY) - 5))
+    assert caught.value.__context__ is None or KEY not in str(caught.value.__context__)
+
+
+async def test_transport_errors_carry_no_unredacted_context(client, api):
+    api.post("/videos/extensions").mock(side_effect=httpx.ReadError(f"reset by {KEY}"))
+    with pytest.raises(SubmitOutcomeUnknownError) as caught:
+        await submit(client)
+    assert caught.value.__context__ is None
+    assert KEY not in str(caught.value)
