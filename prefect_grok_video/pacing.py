@@ -35,3 +35,7 @@ class Pacer:
         self._next = slot + self.interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        if self._burst == 1:
+            # Woken late (a busy event loop)? Space the next caller from now, not from the
+            # slot: two callers must never be released closer together than the interval.
+            self._next = max(self._next, time.monotonic() + self.interval)

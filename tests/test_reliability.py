@@ -5,12 +5,6 @@ the report agrees with the service)."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -162,81 +156,3 @@ async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
     figures = check_run(report, emulator.state.submissions, output, input_of=input_of)
     assert figures.extra_paid == 0
     assert len(report.items) == ROWS
-
-
-# -- SIGKILL ------------------------------------------------------------------------------
-
-
-def _cli_env(tmp_path: Path, emulator, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "home"),
-        PREFECT_API_URL=api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        GROK_VIDEO_API_KEY=emulator.api_key,
-        GROK_VIDEO_BASE_URL=emulator.base_url,
-        GROK_VIDEO_POLL_FIRST="0.5",
-        GROK_VIDEO_POLL_MIN_INTERVAL="0.3",
-        GROK_VIDEO_POLL_MAX_INTERVAL="1",
-    )
-    return env
-
-
-def _until(condition, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the run never got there"
-        time.sleep(0.02)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(400)
-def test_five_sigkills_at_every_stage_then_a_rerun(
-    emulator_factory, h264_clip, tmp_path, prefect_server
-):
-    """`grok-video run` killed with SIGKILL while submitting (twice), while waiting, and while
-    downloading (twice); each time started again; then run to the end."""
-    emulator = emulator_factory(latency=6.0, submit_rate=None, download_seconds=1.5, seed=31,
-                                p_first_attempt_unavailable=0.2)  # fmt: skip
-    rows, input_of = manifest_rows(h264_clip)
-    rows = [{**row, "duration": 4} for row in rows]
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps(rows))
-    output = tmp_path / "videos"
-    report_file = tmp_path / "report.json"
-    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
-               "--output", str(output), "--submit-rate", "3", "--no-progress",
-               "--report", str(report_file)]  # fmt: skip
-    env = _cli_env(tmp_path, emulator, prefect_server)
-    state = emulator.state
-    polls = lambda: sum(state.polls.values())  # noqa: E731
-    downloads = lambda: sum(state.downloads.values())  # noqa: E731
-    # Each kill point is reached by the run started just before it: counts are taken then.
-    kill_points = [
-        ("submitting", lambda base: state.accepted >= base["accepted"] + 3),
-        ("submitting again", lambda base: state.accepted >= base["accepted"] + 4),
-        ("waiting", lambda base: polls() >= base["polls"] + 3),
-        ("downloading", lambda base: downloads() >= base["downloads"] + 1),
-        ("downloading again", lambda base: downloads() >= base["downloads"] + 1),
-    ]
-    seen = []
-    for stage, reached in kill_points:
-        base = {"accepted": state.accepted, "polls": polls(), "downloads": downloads()}
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        _until(lambda r=reached, b=base, p=process: r(b) or p.poll() is not None)
-        assert process.poll() is None, f"the run ended before the kill point {stage!r}"
-        time.sleep(0.1)  # between two submissions (they are a third of a second apart)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        partials = [p.name for p in output.glob(".*.part")] if output.exists() else []
-        seen.append((stage, state.accepted, polls(), downloads(), len(partials)))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode in (0, 1), done.stdout + done.stderr
-    report = json.loads(report_file.read_text())
-    figures = check_run(report, state.submissions, output, input_of=input_of, kills=5)
-    print("kills (stage, accepted, polls, downloads, partial files):", seen)
-    print("after the last run:", figures)
-    assert any(partials for *_, partials in seen), "no kill landed mid-download"
-    assert {item["status"] for item in report["items"]} <= {
-        "succeeded", "moderated", "expired", "failed"}  # fmt: skip
