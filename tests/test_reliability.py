@@ -86,8 +86,9 @@ async def test_faults_lose_no_row_and_pay_for_none_twice(
     report = await run_flow(rows, emulator, output)
     first = check_run(report, emulator.state.submissions, output, input_of=input_of)
     statuses = {item.id: item.status for item in report.items}
-    assert statuses["moderated"] == "moderated" and statuses["expired"] == "expired"
-    assert statuses["refused"] == "failed"
+    for row_id, expected in (("moderated", "moderated"), ("expired", "expired"),
+                             ("refused", "failed")):  # fmt: skip
+        assert statuses[row_id] in (expected, "unknown")  # unless its answer was dropped
     unknown = {item.id for item in report.items if item.status == "unknown"}
     dropped = {r.input_key for r in emulator.state.submissions if r.dropped}
     assert {input_of[row_id] for row_id in unknown} == dropped  # unknown exactly when dropped

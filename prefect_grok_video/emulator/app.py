@@ -12,6 +12,7 @@ Routes (the API under `/grok/v1`, like the real base URL's path):
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import hmac
 import json
 import logging
@@ -162,17 +163,25 @@ def create_app(
             )
         return None
 
-    async def faults(kind: str) -> JSONResponse | None:
-        """The seeded slow answers, 5xx and 429 storms of a submit or a poll."""
+    async def faults(kind: str, subject: str) -> JSONResponse | None:
+        """The seeded slow answers, 5xx and 429 storms of a submit or a poll.
+
+        Each is decided by the seed, the request's `subject` (a submit's body digest, a poll's
+        request_id) and how many such requests came before, so concurrent clients meet the
+        same faults whatever order their requests arrive in.
+        """
         config = state.config
-        slow = state.chance(config.p_slow) or (kind == "poll" and state.chance(config.p_slow_poll))
+        key = (kind, subject, state.occurrence(kind, subject))
+        slow = state.chance(config.p_slow, "slow", *key) or (
+            kind == "poll" and state.chance(config.p_slow_poll, "slow-poll", *key)
+        )
         if config.slow_response_seconds > 0 and slow:
             state.count_slow()
             await anyio.sleep(config.slow_response_seconds)
-        if state.chance(getattr(config, f"p_{kind}_5xx")):
+        if state.chance(getattr(config, f"p_{kind}_5xx"), "5xx", *key):
             status = state.choice(sorted(_SERVER_ERRORS))
             return error(status, *_SERVER_ERRORS[status])
-        if state.chance(getattr(config, f"p_{kind}_429")):
+        if state.chance(getattr(config, f"p_{kind}_429"), "429", *key):
             return rate_limited(config.storm_retry_after)
         return None
 
@@ -214,7 +223,7 @@ def create_app(
         body = await read_body(request, config.max_body_bytes)
         if body is None:
             return error(413, "payload_too_large", too_large, close=True)
-        fault = await faults("submit")
+        fault = await faults("submit", hashlib.sha256(body).hexdigest())
         if fault:
             return fault
 
@@ -258,7 +267,12 @@ def create_app(
         if wait is not None:
             return rate_limited(wait)
         job = plan_job(model, payload, duration, resolved, now)
-        dropped = state.chance(config.p_drop_after_accept)
+        dropped = state.chance(
+            config.p_drop_after_accept,
+            "drop",
+            job.input_key,
+            state.occurrence("drop", job.input_key),
+        )
         state.add_job(job, dropped=dropped)
         answer = {"request_id": job.request_id}
         return _CutOffResponse(answer) if dropped else JSONResponse(answer)
@@ -286,7 +300,9 @@ def create_app(
             outcome, code = "failed", directives.fail
         elif directives.fail_first and attempt == 0:
             outcome, code = "failed", directives.fail_first
-        elif attempt == 0 and state.chance(config.p_first_attempt_unavailable):
+        elif attempt == 0 and state.chance(
+            config.p_first_attempt_unavailable, "first-attempt", prompt, resolved.key
+        ):
             outcome, code = "failed", "service_unavailable"
         elif directives.moderated:
             outcome = "moderated"
@@ -330,11 +346,14 @@ def create_app(
         refused = auth(request)
         if refused:
             return refused
-        fault = await faults("poll")
-        if fault:
-            return fault
         request_id = request.path_params["request_id"]
         job = state.get_job(request_id)
+        # What the job is, not its random id, so that a rerun with the same seed meets the
+        # same poll faults.
+        subject = f"{job.input_key}|{job.prompt}" if job is not None else request_id
+        fault = await faults("poll", subject)
+        if fault:
+            return fault
         if job is None:
             shown = request_id if len(request_id) <= 80 else request_id[:80] + "..."
             return error(404, "not_found", f"No video request with id {shown!r}.")

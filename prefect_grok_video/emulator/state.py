@@ -5,6 +5,7 @@ Shared between the server's event-loop thread and the test thread, so every acce
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -67,6 +68,7 @@ class EmulatorState:
             self._records: list[SubmissionRecord] = []
             self._accepted_by_input: Counter[str] = Counter()
             self._pair_attempts: Counter[tuple[str, str]] = Counter()
+            self._occurrences: Counter[tuple[object, ...]] = Counter()
             self._polls: Counter[str] = Counter()
             self._downloads: Counter[str] = Counter()
             self._errors_by_status: Counter[int] = Counter()
@@ -77,14 +79,30 @@ class EmulatorState:
             self._tokens = float(self._config.submit_burst)
             self._bucket_time = self.clock()
 
-    def chance(self, probability: float) -> bool:
-        """A seeded coin flip; no draw at all for probability 0 (or 1)."""
+    def chance(self, probability: float, *key: object) -> bool:
+        """A seeded coin flip; no draw at all for probability 0 (or 1).
+
+        With a `key` (what the decision is about: a fault kind, a request body, the how-many-th
+        request of it), the flip is a hash of the seed and the key, so the same requests get
+        the same faults in whatever order concurrent clients send them.
+        """
         if probability <= 0:
             return False
         if probability >= 1:
             return True
+        if key:
+            text = "|".join(map(str, (self.config.seed, *key)))
+            draw = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+            return draw < probability
         with self._lock:
             return self.rng.random() < probability
+
+    def occurrence(self, *key: object) -> int:
+        """How many times `key` was seen before (and count this one)."""
+        with self._lock:
+            before = self._occurrences[key]
+            self._occurrences[key] += 1
+            return before
 
     def choice(self, options: list[Any]) -> Any:
         """A seeded choice among `options`."""
