@@ -155,5 +155,6 @@ async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
     report = result.result if isinstance(result, RunFailedError) else result
     assert isinstance(report, RunReport)
     figures = check_run(report, emulator.state.submissions, output, input_of=input_of)
+    print("flow retry after a crash:", figures)
     assert figures.extra_paid == 0
     assert len(report.items) == ROWS
