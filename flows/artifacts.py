@@ -7,9 +7,12 @@ their history across runs. None holds a secret or a data URL body: rows are desc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import re
 import time
+from collections.abc import Awaitable
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -22,7 +25,14 @@ from prefect.artifacts import (
 
 from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
 
-__all__ = ["ProgressArtifact", "artifact_key", "publish_link", "publish_report", "summary"]
+__all__ = [
+    "Background",
+    "ProgressArtifact",
+    "artifact_key",
+    "publish_link",
+    "publish_report",
+    "summary",
+]
 
 #: Rows of failures listed by name in the summary; the table has them all.
 _LISTED_FAILURES = 20
@@ -39,8 +49,38 @@ def artifact_key(prefix: str, *parts: str) -> str:
     return key
 
 
+class Background:
+    """Runs artifact calls beside the run, a few at a time, so that no row waits on the Prefect
+    API (a busy server can take seconds to answer); `flush()` waits for all of them. A failed
+    call is logged, never raised: an artifact is not worth failing a paid run for."""
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter, limit: int = 4) -> None:
+        self._logger = logger
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, call: Awaitable[object]) -> None:
+        """Start `call` in the background."""
+        task = asyncio.ensure_future(self._run(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, call: Awaitable[object]) -> None:
+        async with self._slots:
+            try:
+                await call
+            except Exception as exc:
+                self._logger.warning("Could not publish an artifact: %s", exc)
+
+    async def flush(self) -> None:
+        """Wait until every started call has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+
 class ProgressArtifact:
-    """A progress artifact updated as rows finish, at most about once a second."""
+    """A progress artifact updated as rows finish, at most about once a second, in the
+    background; `finish()` publishes the final figure."""
 
     def __init__(self, prefix: str, total: int, *, interval: float = 1.0) -> None:
         self.key = artifact_key(prefix, "progress")
@@ -49,20 +89,46 @@ class ProgressArtifact:
         self._id: UUID | None = None
         self._done = 0
         self._last = 0.0
+        self._sent: float | None = None
+        self._pushing: asyncio.Task[None] | None = None
 
     async def start(self, description: str) -> None:
         """Create the artifact at 0 %."""
         self._id = await acreate_progress_artifact(0.0, key=self.key, description=description)
+        self._sent = 0.0
         self._last = time.monotonic()
 
-    async def advance(self, rows: int = 1) -> None:
-        """Count `rows` more finished rows; publish when due, and always at 100 %."""
+    @property
+    def percent(self) -> float:
+        return 100.0 * min(self._done, self.total) / self.total
+
+    def advance(self, rows: int = 1) -> None:
+        """Count `rows` more finished rows, and publish when due (one update at a time)."""
         self._done += rows
         now = time.monotonic()
-        if self._id is None or (self._done < self.total and now - self._last < self.interval):
+        if self._id is None or self._pushing is not None or now - self._last < self.interval:
             return
         self._last = now
-        await aupdate_progress_artifact(self._id, 100.0 * min(self._done, self.total) / self.total)
+        self._pushing = asyncio.ensure_future(self._push())
+
+    async def _push(self) -> None:
+        try:
+            value = self.percent
+            assert self._id is not None
+            await aupdate_progress_artifact(self._id, value)
+            self._sent = value
+        except Exception:  # the next update, or finish(), tries again
+            pass
+        finally:
+            self._pushing = None
+
+    async def finish(self) -> None:
+        """Publish the final figure (after any update under way)."""
+        if self._pushing is not None:
+            await self._pushing
+        if self._id is not None and self._sent != self.percent:
+            await aupdate_progress_artifact(self._id, self.percent)
+            self._sent = self.percent
 
 
 def _cell(text: object) -> str:

@@ -25,7 +25,12 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment, flow_run
 
-from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
+from prefect_grok_video.flows.artifacts import (
+    Background,
+    ProgressArtifact,
+    publish_link,
+    publish_report,
+)
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 
@@ -100,10 +105,11 @@ async def run_in_chunks(
             kind = state.type.value if state else "unknown"
             logger.error("Chunk run %s (rows %d-%d) ended %s", run.name, first, last, kind)
             items = await _lost_rows(manifest, first, last, run.name, kind)
-        await progress.advance(len(items))
+        progress.advance(len(items))
         return items
 
     results = await asyncio.gather(*(chunk(first, last) for first, last in ranges))
+    await progress.finish()
     items = sorted((item for part in results for item in part), key=lambda item: item.row)
     output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
     report = RunReport(
@@ -116,9 +122,11 @@ async def run_in_chunks(
     )
     await publish_report(report, artifact_prefix)
     remote = "://" in output
+    background = Background(logger)
     for item in items:
         if item.status == "succeeded":
-            await publish_link(item, artifact_prefix, remote_output=remote)
+            background.submit(publish_link(item, artifact_prefix, remote_output=remote))
+    await background.flush()
     logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(ranges),
                 report.elapsed_seconds)  # fmt: skip
     return report

@@ -38,14 +38,18 @@ from prefect_grok_video.errors import (
     PollTimeoutError,
     RunFailedError,
 )
-from prefect_grok_video.flows.artifacts import ProgressArtifact, publish_link, publish_report
+from prefect_grok_video.flows.artifacts import (
+    Background,
+    ProgressArtifact,
+    publish_link,
+    publish_report,
+)
 from prefect_grok_video.flows.chunks import parse_rows, run_in_chunks, should_chunk
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.tasks import (
     Submission,
     download_video,
     shared_client,
-    shared_gate,
     submit_extension,
     wait_for_video,
 )
@@ -134,6 +138,7 @@ class _Run:
         self.progress = progress
         self.artifact_prefix = artifact_prefix
         self.logger = get_run_logger()
+        self.background = Background(self.logger)
         self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
         self._submitting: set[asyncio.Task | None] = set()
 
@@ -167,9 +172,15 @@ class _Run:
             except Exception as exc:  # an unexpected failure still ends as this row's outcome
                 self.logger.exception("Row %s failed unexpectedly", row.id)
                 item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
-        await self.progress.advance()
+        self.progress.advance()
         if item.status == "succeeded":
-            await publish_link(item, self.artifact_prefix, remote_output=self.remote)
+            self.logger.info(
+                "Row %s: succeeded (request %s, %s bytes, %s)",
+                item.id, item.request_id, item.size, item.output,
+            )  # fmt: skip
+            self.background.submit(
+                publish_link(item, self.artifact_prefix, remote_output=self.remote)
+            )
         listener = run_listener.get()
         if listener is not None:
             listener.finished(item)
@@ -344,17 +355,16 @@ async def _extend(
             listener.finished(item)
     progress = ProgressArtifact(artifact_prefix, len(checked.rows))
     await progress.start(f"Rows of {checked.source} that reached their outcome")
-    await progress.advance(len(items))
+    progress.advance(len(items))
 
-    async with credentials.get_client() as client:
+    gate = SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
+    async with credentials.get_client(pace=gate.wait) as client:
         run = _Run(
             credentials=credentials, output=output, max_concurrency=max_concurrency,
             wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
             progress=progress, artifact_prefix=artifact_prefix,
         )  # fmt: skip
-        gate = SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
         client_token = shared_client.set(client)
-        gate_token = shared_gate.set(gate)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
             for item in await asyncio.gather(*rows):
@@ -367,8 +377,10 @@ async def _extend(
             await run.stop(gate)
             raise
         finally:
-            shared_gate.reset(gate_token)
             shared_client.reset(client_token)
+            await gate.release()
+            await run.background.flush()
+            await progress.finish()
 
     report = RunReport(
         manifest=checked.source,

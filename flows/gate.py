@@ -6,11 +6,12 @@ Each paid submission passes two checks, one submission at a time:
    apart (exact and free, so one run never trips the service's own limit);
 2. a Prefect global concurrency limit with slot decay (default name `grok-video-submit`) keeps
    all runs that share a Prefect server under one rate. The gate takes its slots in batches of
-   about one second's worth (`occupy=k` of a limit of k slots decaying at d per second), so it
-   asks the server about once a second instead of once per submission: Prefect's `rate_limit`
-   is a slow pacer on its own (see DESIGN.md). A batch taken at time T may only be used until
-   T + k/d, when the server would let another run take the next batch; slots left over then
-   are dropped, so runs never overlap their batches and together stay within d per second.
+   `BATCH_SECONDS` worth (`occupy=k` of a limit of k slots decaying at d per second), so it asks
+   the server once per batch instead of once per submission: Prefect's `rate_limit` is a slow
+   pacer on its own (see DESIGN.md and benchmarks/RESULTS.md). A batch asked for at time T may
+   only be used until T + k/d, when the server would let another run take the next batch;
+   slots left over then are dropped, so runs never overlap their batches and together stay
+   within d per second.
 
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
@@ -37,6 +38,23 @@ DEFAULT_LIMIT_NAME = "grok-video-submit"
 #: Keeps the spacing a little wider than 1/rate, so that network jitter does not make two
 #: submissions arrive closer together than the service's own limit allows (it would answer 429).
 HEADROOM = 1.02
+#: Seconds of submissions one batch of global slots covers: one Prefect API call per batch.
+#: Long enough that a slow answer (a busy SQLite server takes up to seconds) costs little.
+BATCH_SECONDS = 10.0
+#: Seconds the gate keeps asking a Prefect API that does not answer before going on alone.
+UNREACHABLE_SECONDS = 60
+
+
+async def _send_once(client: PrefectClient, path: str, body: dict) -> httpx.Response:
+    """POST to the Prefect API once. Prefect's client retries a busy server's 503 after a
+    2-second pause even when told not to retry; the gate retries sooner by itself."""
+    http = getattr(client, "_client", None)
+    if not isinstance(http, httpx.AsyncClient):  # not the client this was written against
+        return await client.request("POST", path, json=body)  # type: ignore[arg-type]
+    request = http.build_request("POST", path, json=body)
+    if getattr(http, "enable_csrf_support", False):
+        await http._add_csrf_headers(request)  # type: ignore[attr-defined]
+    return await httpx.AsyncClient.send(http, request)
 
 
 class GateClosedError(RuntimeError):
@@ -56,7 +74,7 @@ class SubmitGate:
         self.rate = rate
         self.limit_name = limit_name
         self._pacer = Pacer(rate / HEADROOM)
-        self._batch = max(1, math.floor(rate))
+        self._batch = max(1, math.floor(rate * BATCH_SECONDS))
         self._decay = rate
         self._slots = 0
         self._slots_expire = 0.0
@@ -89,6 +107,23 @@ class SubmitGate:
                 self._slots = 0  # the batch ran out of time while pacing: take a fresh one
             self._slots -= 1
 
+    async def release(self) -> None:
+        """Give back the slots of the current batch this run will not use (its end), so the
+        next run need not wait for them to decay. Best effort: a failure only makes others
+        wait a little longer."""
+        unused, self._slots = self._slots, 0
+        if not unused or self.limit_name is None or time.monotonic() >= self._slots_expire:
+            return
+        try:
+            async with get_client() as client:
+                await _send_once(
+                    client,
+                    "/v2/concurrency_limits/decrement",
+                    {"names": [self.limit_name], "slots": unused},
+                )
+        except httpx.HTTPError as exc:
+            self._logger.debug("Could not give back %d slots: %s", unused, exc)
+
     def _check_open(self) -> None:
         if self._closed:
             raise GateClosedError("the run is stopping: no new submission is sent")
@@ -96,26 +131,49 @@ class SubmitGate:
     async def _take_batch(self) -> None:
         """Occupy a batch of the global limit's slots, asking as soon as they can be free.
 
-        Prefect's own `rate_limit` waits out each refusal for the server's estimate, with
-        random spread, which loses up to a second per batch; here the first ask comes when this
-        run's previous batch has decayed, and a refused ask is repeated within 1/decay seconds.
+        Prefect's own `rate_limit`, and its client's retries, wait out each refusal for seconds
+        (the server's estimate with random spread; a 2 s backoff when a busy SQLite server
+        answers 503): measured, that cut a 20/s run to 5/s. Here the first ask comes when this
+        run's previous batch has decayed, a refusal (423) is asked again within 1/decay
+        seconds, a busy server (429/502/503, connection errors) within 0.1 s. A server that
+        stays out of reach for `UNREACHABLE_SECONDS` leaves the run on its own pace.
         """
         assert self.limit_name is not None
         await asyncio.sleep(max(0.0, self._slots_expire - time.monotonic()))
+        deadline = time.monotonic() + UNREACHABLE_SECONDS
         async with get_client() as client:
             while True:
+                asked = time.monotonic()
                 try:
-                    await client.increment_concurrency_slots(
-                        names=[self.limit_name], slots=self._batch, mode="rate_limit"
+                    response = await _send_once(
+                        client,
+                        "/v2/concurrency_limits/increment",
+                        {"names": [self.limit_name], "slots": self._batch, "mode": "rate_limit"},
                     )
-                    break
-                except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code != 423:
-                        raise
-                    suggested = float(exc.response.headers.get("Retry-After") or 1.0)
-                    await asyncio.sleep(min(suggested, 1.0 / self._decay))
+                except httpx.TransportError:
+                    response = None
+                if response is not None:
+                    if response.is_success:
+                        break
+                    if response.status_code == 423:
+                        suggested = float(response.headers.get("Retry-After") or 1.0)
+                        await asyncio.sleep(min(suggested, 1.0 / self._decay))
+                        continue
+                    if response.status_code not in (429, 502, 503):
+                        response.raise_for_status()
+                if time.monotonic() > deadline:
+                    self._logger.warning(
+                        "The Prefect API did not grant slots of %r for %d s; this run goes "
+                        "on at its own pace (%s/s)",
+                        self.limit_name, UNREACHABLE_SECONDS, self.rate,
+                    )  # fmt: skip
+                    self.limit_name = None
+                    return
+                await asyncio.sleep(0.1)
         self._slots = self._batch
-        self._slots_expire = time.monotonic() + self._batch / self._decay
+        # From when the granted ask was sent, not answered: the server decays the batch from
+        # a moment in between, so this run never uses a slot past the batch's own time.
+        self._slots_expire = asked + self._batch / self._decay
 
     async def _create_limit(self, client: PrefectClient) -> GlobalConcurrencyLimitResponse | None:
         """Create the limit (another run may win the race: then read theirs)."""

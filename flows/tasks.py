@@ -34,12 +34,11 @@ from prefect_grok_video.settings import GrokVideoSettings
 
 __all__ = ["Submission", "download_video", "submit_extension", "wait_for_video"]
 
-#: The client and submission gate of the flow run in progress, shared by its tasks (one
-#: connection pool, one pace). Tasks called on their own build what they need.
+#: The client of the flow run in progress (one connection pool, its submissions paced by the
+#: run's `SubmitGate`), shared by its tasks. Tasks called on their own build their own.
 shared_client: ContextVar[AsyncGrokVideoClient | None] = ContextVar(
     "grok_video_client", default=None
 )
-shared_gate: ContextVar[SubmitGate | None] = ContextVar("grok_video_gate", default=None)
 
 
 class Submission(BaseModel):
@@ -62,7 +61,8 @@ async def _client_for(
         yield shared
         return
     credentials = credentials or GrokVideoCredentials.from_settings()
-    async with credentials.get_client() as client:
+    # On its own, a task still keeps to the service's documented 1 submission per second.
+    async with credentials.get_client(pace=SubmitGate(1.0, limit_name=None).wait) as client:
         yield client
 
 
@@ -132,15 +132,10 @@ async def submit_extension(
     it is cached too and no later run pays for the row again without being told to
     (`refresh_cache=True`, or `refresh` on the flows).
     """
-    gate = shared_gate.get()
-    if gate is None:
-        gate = SubmitGate(1.0, limit_name=None)
     source = _video_input(video)
     if not isinstance(video, VideoInput):
         source.preflight()
     async with _client_for(credentials) as client:
-        await gate.wait()
-        now = datetime.now(timezone.utc)
         try:
             request_id = await client.submit_extension(
                 video=source, prompt=prompt, duration=duration, model=model, preflight=False
@@ -149,14 +144,21 @@ async def submit_extension(
             exc.row_id = row_id
             get_run_logger().error("%s", exc)
             return Submission(
-                request_id=None, submitted_at=now, attempt=attempt, unknown_reason=str(exc)
+                request_id=None,
+                submitted_at=datetime.now(timezone.utc),
+                attempt=attempt,
+                unknown_reason=str(exc),
             )
         except GrokVideoError as exc:
             exc.row_id = row_id
             raise
     get_run_logger().info(
-        "Row %s: submitted as request %s (submission %d)", row_id, request_id, attempt + 1
-    )
+        "Row %s: submitted %s as request %s (submission %d)",
+        row_id, source.describe(), request_id, attempt + 1,
+    )  # fmt: skip
+    # Taken once the service accepted the job, not before the pacing wait: the poll schedule
+    # estimates the job's progress from it.
+    now = datetime.now(timezone.utc)
     return Submission(request_id=request_id, submitted_at=now, attempt=attempt)
 
 

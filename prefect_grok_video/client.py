@@ -130,6 +130,7 @@ class AsyncGrokVideoClient:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         logger: Logger | None = None,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key or "")
         if not key.get_secret_value().strip():
@@ -154,6 +155,10 @@ class AsyncGrokVideoClient:
         self.max_upload_bytes = max_upload_bytes
         self.max_download_bytes = max_download_bytes
         self.logger: Logger = logger or logging.getLogger("prefect_grok_video")
+        #: Awaited right before each submit attempt (retries too) goes on the wire: a rate
+        #: limiter placed as late as possible, so that submissions reach the service as evenly
+        #: spaced as they leave the limiter.
+        self.pace = pace
         self._http = httpx.AsyncClient(
             base_url=base + "/",
             timeout=timeout,
@@ -245,7 +250,7 @@ class AsyncGrokVideoClient:
                 "again",
                 status_code=response.status_code,
             ) from None
-        self.logger.info(
+        self.logger.debug(
             "Submitted %s (%s, %ss, model %s) as request %s",
             source.describe(), _short(prompt), duration, model, request_id,
         )  # fmt: skip
@@ -327,7 +332,7 @@ class AsyncGrokVideoClient:
                     if maybe is not None:
                         await maybe
                 if job.is_terminal:
-                    self.logger.info(
+                    self.logger.debug(
                         "Request %s is %s after %.1fs and %d polls",
                         request_id, job.outcome, time.monotonic() - start, polls,
                     )  # fmt: skip
@@ -427,7 +432,7 @@ class AsyncGrokVideoClient:
         except httpx.HTTPError as exc:
             failure = DownloadError(f"download failed: {type(exc).__name__}: {self._clean(exc)}")
         else:
-            self.logger.info("Downloaded %s bytes to %s", size, path)
+            self.logger.debug("Downloaded %s bytes to %s", size, path)
             return DownloadResult(path=str(path), size=size, sha256=digest.hexdigest())
         finally:
             partial.unlink(missing_ok=True)
@@ -467,8 +472,11 @@ class AsyncGrokVideoClient:
         """Send a request built by `build`, retrying what `policies` says is safe to retry."""
 
         async def attempt() -> Any:
+            request = build()
+            if operation == "submit" and self.pace is not None:
+                await self.pace()
             try:
-                response = await self._http.send(build())
+                response = await self._http.send(request)
             except httpx.TransportError as exc:
                 # Raised outside this handler, so that no error carries the transport error
                 # (whose text is not redacted) as its context.

@@ -142,9 +142,16 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-        task_runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        # Task runs reach the server as events, a moment after the run: wait for the last.
+        for _ in range(50):
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if {"download-local", "download-url", "download-retried"} <= {
+                run.name for run in task_runs
+            }:
+                break
+            await asyncio.sleep(0.2)
     by_key = {a.key: a for a in artifacts}
     table = by_key["grok-video-results"]
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
