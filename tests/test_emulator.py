@@ -332,7 +332,6 @@ def test_submit_pending_done_and_real_mp4_download(emulator_factory: Factory) ->
     assert done["video"]["duration"] == 7  # 3 s input + 4 s continuation
     assert done["video"]["respect_moderation"] is True
     assert done["usage"] == {"cost_in_usd_ticks": round(7 * 0.05 / 1e-10)}
-
     response = httpx.get(done["video"]["url"])  # no bearer: a presigned-like URL
     assert response.status_code == 200
     assert response.headers["content-type"] == "video/mp4"
@@ -343,6 +342,16 @@ def test_submit_pending_done_and_real_mp4_download(emulator_factory: Factory) ->
     assert httpx.get(other["video"]["url"]).content != response.content
     assert httpx.head(done["video"]["url"]).status_code == 200
     assert server.state.downloads == {request_id: 1, other_id: 1}
+
+
+def test_progress_can_be_left_out_of_pending_answers(emulator_factory: Factory) -> None:
+    server = emulator_factory(latency=0.5, report_progress=False)
+    with api(server) as client:
+        request_id = submit_id(client, video=data_url(clip(3.0)), duration=4)
+        pending = client.get(f"/videos/{request_id}").json()
+        done = wait(client, request_id)
+    assert pending == {"status": "pending", "model": "grok-imagine-video"}
+    assert done["status"] == "done"
 
 
 def test_url_and_file_id_inputs_assume_five_seconds(emulator_factory: Factory) -> None:

@@ -40,6 +40,11 @@ class EmulatorConfig(BaseModel):
         default=0.0, ge=0, le=1, description="Latency varies by up to this fraction (seeded)."
     )
     seed: int = Field(default=0, description="Seed of the one random generator.")
+    report_progress: bool = Field(
+        default=True,
+        description="Pending polls carry `progress` (0-99, linear in time); False leaves it out, "
+        "as the service may (API.md: progress is optional).",
+    )
     default_duration: int = Field(default=6, description="Duration when a request gives none.")
     assumed_input_seconds: float = Field(
         default=5.0, gt=0, description="Input length assumed for URLs and file ids (not fetched)."

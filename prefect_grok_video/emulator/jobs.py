@@ -199,16 +199,21 @@ class Job:
         """Whether the job produces a downloadable video."""
         return self.outcome == "done" and not self.expired_by_ttl
 
-    def status(self, now: float, root_url: str, job_ttl: float | None) -> dict[str, Any]:
-        """The poll answer at monotonic time `now` (API.md, section 2)."""
+    def status(
+        self, now: float, root_url: str, job_ttl: float | None, *, progress: bool = True
+    ) -> dict[str, Any]:
+        """The poll answer at monotonic time `now` (API.md, section 2); `progress` says whether
+        a pending answer reports how far the job is."""
         if job_ttl is not None and not self.terminal_seen and now - self.created > job_ttl:
             self.expired_by_ttl = True
         if self.expired_by_ttl:
             self.terminal_seen = True
             return {"status": "expired", "model": self.model}
         if now < self.finished_at:
-            progress = int(100 * (now - self.created) / self.latency) if self.latency else 0
-            return {"status": "pending", "model": self.model, "progress": max(0, min(99, progress))}
+            if not progress:
+                return {"status": "pending", "model": self.model}
+            done = int(100 * (now - self.created) / self.latency) if self.latency else 0
+            return {"status": "pending", "model": self.model, "progress": max(0, min(99, done))}
         self.terminal_seen = True
         if self.outcome == "failed":
             return {

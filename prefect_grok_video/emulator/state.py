@@ -169,7 +169,8 @@ class EmulatorState:
     def job_status(self, job: Job, now: float, root_url: str) -> dict[str, Any]:
         """The poll answer of `job` at monotonic time `now` (marks terminal answers as seen)."""
         with self._lock:
-            return job.status(now, root_url, self._config.job_ttl)
+            config = self._config
+            return job.status(now, root_url, config.job_ttl, progress=config.report_progress)
 
     def count_error(self, status: int) -> None:
         """Count an error answer (429 and 5xx also have their own counters)."""
