@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -57,13 +58,15 @@ from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
-from prefect_grok_video.settings import GrokVideoSettings
+from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY, GrokVideoSettings
 
 __all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_video", "extend_videos", "run_listener"]
 
 DEFAULT_OUTPUT = "./grok-video-output"
 #: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
 URL_LIFETIME = timedelta(hours=24)
+#: Seconds of submissions, at the run's rate, whose submit task runs may be under way at once.
+SUBMIT_LOOKAHEAD = 2.0
 
 
 class RunListener(Protocol):
@@ -118,6 +121,7 @@ class _Run:
         credentials: GrokVideoCredentials,
         output: str,
         max_concurrency: int,
+        submit_rate: float,
         wait_timeout: float,
         max_resubmits: int,
         refresh: bool,
@@ -135,6 +139,10 @@ class _Run:
             submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
         )
         self.slots = asyncio.Semaphore(max_concurrency)
+        # Submit task runs started at once: a few seconds' worth of submissions. Starting a
+        # Prefect task run costs milliseconds of this loop; starting every row's at the outset
+        # would hold the first submission back until all had started (measured: 6 s for 400).
+        self.submit_slots = asyncio.Semaphore(max(2, math.ceil(submit_rate * SUBMIT_LOOKAHEAD)))
         self.progress = progress
         self.artifact_prefix = artifact_prefix
         self.logger = get_run_logger()
@@ -209,17 +217,18 @@ class _Run:
         attempt = 0
         while True:
             me = asyncio.current_task()
-            self._submitting.add(me)
-            try:
-                submission = await self.submit(
-                    row.video, row.prompt, row.duration, row.model, self.credentials,
-                    row_id=row.id, attempt=attempt, fingerprint=row.fingerprint,
-                )  # fmt: skip
-            except GrokVideoError as exc:
-                self.logger.error("Row %s: submit refused: %s", row.id, exc)
-                return _JobOutcome("failed", attempt, error=_error(exc))
-            finally:
-                self._submitting.discard(me)
+            async with self.submit_slots:
+                self._submitting.add(me)
+                try:
+                    submission = await self.submit(
+                        row.video, row.prompt, row.duration, row.model, self.credentials,
+                        row_id=row.id, attempt=attempt, fingerprint=row.fingerprint,
+                    )  # fmt: skip
+                except GrokVideoError as exc:
+                    self.logger.error("Row %s: submit refused: %s", row.id, exc)
+                    return _JobOutcome("failed", attempt, error=_error(exc))
+                finally:
+                    self._submitting.discard(me)
             if submission.request_id is None:
                 return _JobOutcome(
                     "unknown", attempt + 1, submission,
@@ -361,8 +370,8 @@ async def _extend(
     async with credentials.get_client(pace=gate.wait) as client:
         run = _Run(
             credentials=credentials, output=output, max_concurrency=max_concurrency,
-            wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
-            progress=progress, artifact_prefix=artifact_prefix,
+            submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
+            refresh=refresh, progress=progress, artifact_prefix=artifact_prefix,
         )  # fmt: skip
         client_token = shared_client.set(client)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
@@ -405,7 +414,7 @@ def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object
 
 
 # Bounds the UI form and parameter validation enforce; the descriptions are the docstrings'.
-Concurrency = Annotated[int, Field(ge=1, le=2000)]
+Concurrency = Annotated[int, Field(ge=1, le=10000)]
 Rate = Annotated[float, Field(gt=0, le=100)]
 WaitTimeout = Annotated[float, Field(gt=0, le=172800)]
 Resubmits = Annotated[int, Field(ge=0, le=10)]
@@ -423,7 +432,7 @@ async def extend_videos(
     manifest: str | list[ManifestRow],
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
-    max_concurrency: Concurrency = 100,
+    max_concurrency: Concurrency = DEFAULT_MAX_CONCURRENCY,
     submit_rate: Rate = 1.0,
     wait_timeout: WaitTimeout = 1800.0,
     max_resubmits: Resubmits = 2,
@@ -448,7 +457,8 @@ async def extend_videos(
         output: Folder or storage URL the videos are written to, as <id>.mp4.
         credentials: The Grok Video Credentials block to use; empty means the worker's
             GROK_VIDEO_* environment variables.
-        max_concurrency: Most jobs in flight at once.
+        max_concurrency: Most rows in flight at once. Keep it above submit_rate x the jobs'
+            latency in seconds (300 for 5-minute jobs at 1/s), or it slows the run down.
         submit_rate: Most submissions per second, shared by every run on this Prefect server
             through the global concurrency limit grok-video-submit. The service allows 1.
         wait_timeout: Seconds to wait for one job before reporting it timed_out (a later run

@@ -40,7 +40,7 @@ DEFAULT_LIMIT_NAME = "grok-video-submit"
 HEADROOM = 1.02
 #: Seconds of submissions one batch of global slots covers: one Prefect API call per batch.
 #: Long enough that a slow answer (a busy SQLite server takes up to seconds) costs little.
-BATCH_SECONDS = 10.0
+BATCH_SECONDS = 30.0
 #: Seconds the gate keeps asking a Prefect API that does not answer before going on alone.
 UNREACHABLE_SECONDS = 60
 

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
+
 __all__ = ["build_parser", "copy_examples", "format_report", "main"]
 
 
@@ -587,8 +589,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="name of a saved GrokVideoCredentials block (default: GROK_VIDEO_* variables)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-concurrency", type=_positive_int, default=100, metavar="N",
-        help="most jobs in flight at once (default: 100)",
+        "--max-concurrency", type=_positive_int, default=DEFAULT_MAX_CONCURRENCY, metavar="N",
+        help=f"most rows in flight at once (default: {DEFAULT_MAX_CONCURRENCY}; keep it above "
+        "the submit rate x the jobs' latency in seconds)",
     )  # fmt: skip
     parser.add_argument(
         "--submit-rate", type=_positive_float, default=1.0, metavar="R",

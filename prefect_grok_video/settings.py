@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_MODEL",
@@ -23,6 +24,10 @@ MiB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 512 * MiB
 DEFAULT_MAX_DOWNLOAD_BYTES = 2048 * MiB
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=300.0, pool=10.0)
+#: Rows in flight at once in a flow run. A run keeps the service's rate only while
+#: rate x (job latency + download) rows fit: 1/s x 5-minute jobs is 300. Each waiting row is
+#: a sleeping coroutine, so the bound is about memory, not the service (benchmarks/RESULTS.md).
+DEFAULT_MAX_CONCURRENCY = 1000
 
 
 def make_timeout(connect: float, read: float, write: float) -> httpx.Timeout:

@@ -238,7 +238,7 @@ def test_the_ui_form_of_extend_videos():
     assert schema["definitions"][block]["block_type_slug"] == "grok-video-credentials"
     # the limits: bounded, with their defaults and descriptions
     bounds = {
-        "max_concurrency": ("minimum", 1, 100),
+        "max_concurrency": ("minimum", 1, 1000),
         "submit_rate": ("exclusiveMinimum", 0, 1.0),
         "wait_timeout": ("exclusiveMinimum", 0, 1800.0),
         "max_resubmits": ("minimum", 0, 2),

@@ -229,8 +229,10 @@ async def test_submit_rate_spaces_submissions(emulator, tmp_path):
     assert state.is_completed()
     times = sorted(s.monotonic for s in emulator.state.submissions)
     gaps = [b - a for a, b in pairwise(times)]
-    assert min(gaps) >= 0.19  # 1/5 s, less scheduling noise
-    assert times[-1] - times[0] >= 7 * 0.19
+    # 1/5 s apart on average; one gap may shrink by what the loops' scheduling delays
+    # one request and not the next (tens of ms on a loaded 2-core machine), never to a burst.
+    assert times[-1] - times[0] >= 7 * 0.2
+    assert min(gaps) >= 0.15
 
 
 async def test_max_concurrency_bounds_jobs_in_flight(emulator_factory, tmp_path):
