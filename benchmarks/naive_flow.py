@@ -22,8 +22,11 @@ def extend_row(row: dict[str, str], output: str) -> str:
     base = os.environ["GROK_VIDEO_BASE_URL"].rstrip("/")
     headers = {"Authorization": f"Bearer {os.environ['GROK_VIDEO_API_KEY']}"}
     with httpx.Client(headers=headers, timeout=60) as http:
-        body = {"video": row["video"], "prompt": row["prompt"],
-                "duration": int(row.get("duration") or 6)}  # fmt: skip
+        body = {
+            "video": row["video"],
+            "prompt": row["prompt"],
+            "duration": int(row.get("duration") or 6),
+        }
         response = http.post(f"{base}/videos/extensions", json=body)
         response.raise_for_status()
         request_id = response.json()["request_id"]
@@ -41,7 +44,8 @@ def extend_row(row: dict[str, str], output: str) -> str:
 
 @flow
 def naive_extend(manifest: str, output: str) -> list[str]:
-    rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
+    with open(manifest, encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
     Path(output).mkdir(parents=True, exist_ok=True)
     return extend_row.map(rows, unmapped(output)).result()
 

@@ -38,8 +38,11 @@ async def run(manifest: Path, output: Path, rate: float, poll: float) -> dict[st
                 wait = next_slot - time.monotonic()
                 next_slot = max(next_slot, time.monotonic()) + 1.0 / rate
             await asyncio.sleep(max(0.0, wait))
-            body = {"video": row["video"], "prompt": row["prompt"],
-                    "duration": int(row.get("duration") or 6)}  # fmt: skip
+            body = {
+                "video": row["video"],
+                "prompt": row["prompt"],
+                "duration": int(row.get("duration") or 6),
+            }
             response = await http.post(f"{base}/videos/extensions", json=body)
             if response.status_code == 429:
                 counts["rate_limited"] += 1

@@ -56,7 +56,7 @@ from prefect_grok_video.inputs import (
     resolve_video,
 )
 from prefect_grok_video.models import DownloadResult, VideoJob
-from prefect_grok_video.policies import PollPolicy, RetryPolicy
+from prefect_grok_video.policies import LatencyHistory, PollPolicy, RetryPolicy
 from prefect_grok_video.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -159,6 +159,8 @@ class AsyncGrokVideoClient:
         #: limiter placed as late as possible, so that submissions reach the service as evenly
         #: spaced as they leave the limiter.
         self.pace = pace
+        #: Latencies of the jobs this client saw finish: they pace the polls of the next ones.
+        self._latencies = LatencyHistory()
         self._http = httpx.AsyncClient(
             base_url=base + "/",
             timeout=timeout,
@@ -309,7 +311,7 @@ class AsyncGrokVideoClient:
         """
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
-        tracker = (poll or self.poll).tracker(started=submitted_at or start)
+        tracker = (poll or self.poll).tracker(submitted_at or start, self._latencies)
         delay = tracker.first_delay()
         last: VideoJob | None = None
         polls = 0
@@ -332,6 +334,8 @@ class AsyncGrokVideoClient:
                     if maybe is not None:
                         await maybe
                 if job.is_terminal:
+                    if job.status == "done":
+                        tracker.finished()
                     self.logger.debug(
                         "Request %s is %s after %.1fs and %d polls",
                         request_id, job.outcome, time.monotonic() - start, polls,

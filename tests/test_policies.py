@@ -87,3 +87,62 @@ def test_retry_after_stretches_a_poll_gap(clock):
 def test_a_resumed_wait_polls_at_once(clock):
     tracker = PollPolicy(first_poll=5).tracker(started=clock.now - 60)
     assert tracker.first_delay() == 0
+
+
+def _peers(*latencies: float) -> policies.LatencyHistory:
+    history = policies.LatencyHistory()
+    for latency in latencies:
+        history.add(latency)
+    return history
+
+
+def _simulate_with(clock, history, latency: float) -> tuple[int, float]:
+    """Polls and detection delay without progress, given the latencies of earlier jobs."""
+    tracker = PollPolicy().tracker(started=clock.now, history=history)
+    start = clock.now
+    clock.now += tracker.first_delay()
+    polls = 0
+    while True:
+        polls += 1
+        elapsed = clock.now - start
+        if elapsed >= latency:
+            tracker.finished()
+            return polls, elapsed - latency
+        clock.now += tracker.next_delay(None)
+
+
+@pytest.mark.parametrize("latency", [30, 90, 300])
+def test_without_progress_peers_latencies_aim_the_polls(clock, latency):
+    peers = _peers(0.8 * latency, latency, 1.2 * latency)
+    for share in (0.8, 0.9, 1.0, 1.1, 1.2):
+        polls, late = _simulate_with(clock, peers, share * latency)
+        assert polls <= 9, share
+        assert late <= 0.1 * share * latency, share
+
+
+def test_without_progress_and_without_peers_the_backoff_still_rules(clock):
+    few = _peers(100, 100)  # too few to go by
+    tracker = PollPolicy().tracker(started=clock.now, history=few)
+    assert tracker.first_delay() == PollPolicy().first_poll
+
+
+def test_a_job_slower_than_all_its_peers_is_still_seen_within_a_quarter_of_its_age(clock):
+    peers = _peers(30, 32, 35)
+    polls, late = _simulate_with(clock, peers, 120)
+    assert late <= 0.25 * 120 + 1
+    assert polls <= 20
+
+
+def test_a_job_quicker_than_its_peers_is_seen_within_their_shortest_latency(clock):
+    peers = _peers(200, 220, 240)
+    polls, late = _simulate_with(clock, peers, 60)
+    assert late <= 200  # never later than the quickest peer's end (the price of no progress)
+    assert polls == 1
+
+
+def test_finished_jobs_join_the_history(clock):
+    history = policies.LatencyHistory()
+    for latency in (40, 50, 60):
+        _simulate_with(clock, history, latency)
+    low, high = history.span()
+    assert 40 <= low <= 50 and 60 <= high <= 75  # within the last gap between two polls
