@@ -112,6 +112,11 @@ def _error(exc: BaseException, code: str | None = None) -> ItemError:
                      message=str(exc))  # fmt: skip
 
 
+def _identity(row: ValidRow) -> tuple[str, str, int, str]:
+    """What makes two rows the very same job (they share one submission)."""
+    return (row.model, row.prompt, row.duration, row.fingerprint)
+
+
 class _Run:
     """One run's shared state: options, the output root, and the jobs shared between rows."""
 
@@ -120,6 +125,8 @@ class _Run:
         *,
         credentials: GrokVideoCredentials,
         output: str,
+        gate: SubmitGate,
+        jobs: int,
         max_concurrency: int,
         submit_rate: float,
         wait_timeout: float,
@@ -138,7 +145,11 @@ class _Run:
         self.submit = (
             submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
         )
+        self.gate = gate
         self.slots = asyncio.Semaphore(max_concurrency)
+        # Jobs not submitted yet: at 0, the gate gives back the global slots it holds, so other
+        # runs need not wait for them to decay while this one waits for its jobs.
+        self._unsubmitted = jobs
         # Submit task runs started at once: a few seconds' worth of submissions. Starting a
         # Prefect task run costs milliseconds of this loop; starting every row's at the outset
         # would hold the first submission back until all had started (measured: 6 s for 400).
@@ -150,14 +161,14 @@ class _Run:
         self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
         self._submitting: set[asyncio.Task | None] = set()
 
-    async def stop(self, gate: SubmitGate) -> None:
+    async def stop(self) -> None:
         """Wind down a run that failed or was cancelled without paying twice later.
 
         Submissions already on their way finish, so their request_ids are persisted and a
         rerun (or a flow retry) reuses them; the gate admits no new one; every other job is
         cancelled.
         """
-        gate.close()
+        self.gate.close()
         for job in self._jobs.values():
             if job not in self._submitting:
                 job.cancel()
@@ -195,7 +206,7 @@ class _Run:
         return item
 
     async def _item(self, row: ValidRow) -> ItemResult:
-        identity = (row.model, row.prompt, row.duration, row.fingerprint)
+        identity = _identity(row)
         if identity not in self._jobs:
             self._jobs[identity] = asyncio.ensure_future(self._job(row))
         # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
@@ -229,6 +240,10 @@ class _Run:
                     return _JobOutcome("failed", attempt, error=_error(exc))
                 finally:
                     self._submitting.discard(me)
+                    if attempt == 0:
+                        self._unsubmitted -= 1
+                        if not self._unsubmitted:
+                            self.background.submit(self.gate.release())
             if submission.request_id is None:
                 return _JobOutcome(
                     "unknown", attempt + 1, submission,
@@ -369,6 +384,7 @@ async def _extend(
     gate = SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
     async with credentials.get_client(pace=gate.wait) as client:
         run = _Run(
+            gate=gate, jobs=len({_identity(row) for row in checked.valid}),
             credentials=credentials, output=output, max_concurrency=max_concurrency,
             submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
             refresh=refresh, progress=progress, artifact_prefix=artifact_prefix,
@@ -383,7 +399,7 @@ async def _extend(
             for task in rows:
                 task.cancel()
             await asyncio.gather(*rows, return_exceptions=True)
-            await run.stop(gate)
+            await run.stop()
             raise
         finally:
             shared_client.reset(client_token)

@@ -95,7 +95,7 @@ class SubmitGate:
                 await self._ensure_limit()
             while True:
                 if self.limit_name is not None and (
-                    self._slots == 0 or time.monotonic() >= self._slots_expire
+                    self._slots <= 0 or time.monotonic() >= self._slots_expire
                 ):
                     await self._take_batch()
                 await self._pacer.wait()
@@ -111,7 +111,8 @@ class SubmitGate:
         """Give back the slots of the current batch this run will not use (its end), so the
         next run need not wait for them to decay. Best effort: a failure only makes others
         wait a little longer."""
-        unused, self._slots = self._slots, 0
+        async with self._turn:  # not while a submission is taking its slot
+            unused, self._slots = self._slots, 0
         if not unused or self.limit_name is None or time.monotonic() >= self._slots_expire:
             return
         try:

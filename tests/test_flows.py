@@ -279,6 +279,38 @@ async def test_concurrent_runs_share_one_submit_rate(emulator, tmp_path):
     assert emulator.state.peak_accepted_per_second() <= 4 + 2
 
 
+async def test_a_run_gives_back_its_unused_slots_once_everything_is_submitted(
+    emulator_factory, tmp_path
+):
+    """A run holds 30 s' worth of the shared limit's slots; once it has submitted every job it
+    gives back the rest, so a second run starts while the first is still waiting for its jobs
+    (not 30 s later)."""
+    emulator = emulator_factory(latency=3.0)
+    manifests = [
+        write_manifest(tmp_path, [
+            {"id": f"{name}{i}", "video": URL.format(f"{name}{i}"), "prompt": "go"}
+            for i in range(2)
+        ], name=f"{name}.csv")
+        for name in ("a", "b")
+    ]  # fmt: skip
+
+    async def later(manifest):
+        await asyncio.sleep(0.5)
+        return await run(manifest, emulator, tmp_path / "out", submit_rate=4.0)
+
+    results = await asyncio.gather(
+        run(manifests[0], emulator, tmp_path / "out", submit_rate=4.0), later(manifests[1])
+    )
+    assert all(state.is_completed() for state, _ in results)
+    first = {s.request_id: s.monotonic for s in emulator.state.submissions}
+    by_run = {
+        name: sorted(first[item.request_id] for item in report.items)
+        for name, (_, report) in zip("ab", results, strict=True)
+    }
+    # b's first submission comes while a's jobs (3 s each) are still running
+    assert by_run["b"][0] < by_run["a"][-1] + 2.5, by_run
+
+
 async def test_outputs_to_a_storage_url(emulator, tmp_path):
     manifest = write_manifest(tmp_path, [{"id": "m", "video": URL.format("m"), "prompt": "go"}])
     state, report = await run(manifest, emulator, "memory://grok-out/run1")
