@@ -137,6 +137,11 @@ class PrefectServer:
             time.sleep(0.3)
         raise RuntimeError("prefect server start did not answer within 120 s")
 
+    def forget_limit(self) -> None:
+        """Delete the shared submit limit, so that the next run creates it at its own rate
+        (an existing limit rules over every run, whatever its --submit-rate)."""
+        httpx.delete(f"{self.url}/v2/concurrency_limits/grok-video-submit", timeout=30)
+
     def cpu_seconds(self) -> float:
         """CPU time of the server's whole process tree so far."""
         return _tree_cpu(self.process.pid)
@@ -332,6 +337,7 @@ class Bench:
         env = self.env(server=server, home=home)
         env.update(emulator.env)
         emulator.reset()
+        self.server.forget_limit()
         self.server.wait_idle()
         server_before = self.server.cpu_seconds()
         measured = measure(command, env, folder)

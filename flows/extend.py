@@ -153,7 +153,7 @@ class _Run:
         # Submit task runs started at once: a few seconds' worth of submissions. Starting a
         # Prefect task run costs milliseconds of this loop; starting every row's at the outset
         # would hold the first submission back until all had started (measured: 6 s for 400).
-        self.submit_slots = asyncio.Semaphore(max(2, math.ceil(submit_rate * SUBMIT_LOOKAHEAD)))
+        self.submit_slots = asyncio.Semaphore(max(8, math.ceil(submit_rate * SUBMIT_LOOKAHEAD)))
         self.progress = progress
         self.artifact_prefix = artifact_prefix
         self.logger = get_run_logger()

@@ -45,16 +45,29 @@ BATCH_SECONDS = 30.0
 UNREACHABLE_SECONDS = 60
 
 
-async def _send_once(client: PrefectClient, path: str, body: dict) -> httpx.Response:
-    """POST to the Prefect API once. Prefect's client retries a busy server's 503 after a
-    2-second pause even when told not to retry; the gate retries sooner by itself."""
+#: Answers of a Prefect server too busy to answer now (a locked SQLite database is a 503).
+_BUSY = (429, 502, 503)
+
+
+async def _post_once(client: PrefectClient, path: str, body: dict) -> httpx.Response | None:
+    """POST to the Prefect API once; None when the server is busy or out of reach.
+
+    Prefect's client retries a busy server's 503 after a 2-second pause even when told not to
+    retry; the gate asks again sooner by itself."""
     http = getattr(client, "_client", None)
-    if not isinstance(http, httpx.AsyncClient):  # not the client this was written against
-        return await client.request("POST", path, json=body)  # type: ignore[arg-type]
-    request = http.build_request("POST", path, json=body)
-    if getattr(http, "enable_csrf_support", False):
-        await http._add_csrf_headers(request)  # type: ignore[attr-defined]
-    return await httpx.AsyncClient.send(http, request)
+    try:
+        if not isinstance(http, httpx.AsyncClient):  # not the client this was written against
+            response = await client.request("POST", path, json=body)  # type: ignore[arg-type]
+        else:
+            request = http.build_request("POST", path, json=body)
+            if getattr(http, "enable_csrf_support", False):
+                await http._add_csrf_headers(request)  # type: ignore[attr-defined]
+            response = await httpx.AsyncClient.send(http, request)
+    except httpx.TransportError:
+        return None
+    except httpx.HTTPStatusError as exc:  # from `client.request`
+        response = exc.response
+    return None if response.status_code in _BUSY else response
 
 
 class GateClosedError(RuntimeError):
@@ -113,17 +126,20 @@ class SubmitGate:
         wait a little longer."""
         async with self._turn:  # not while a submission is taking its slot
             unused, self._slots = self._slots, 0
-        if not unused or self.limit_name is None or time.monotonic() >= self._slots_expire:
+        if not unused or self.limit_name is None:
             return
-        try:
-            async with get_client() as client:
-                await _send_once(
-                    client,
-                    "/v2/concurrency_limits/decrement",
-                    {"names": [self.limit_name], "slots": unused},
-                )
-        except httpx.HTTPError as exc:
-            self._logger.debug("Could not give back %d slots: %s", unused, exc)
+        body = {"names": [self.limit_name], "slots": unused}
+        async with get_client() as client:
+            # Worth asking until the batch would have run out anyway.
+            while time.monotonic() < self._slots_expire:
+                response = await _post_once(client, "/v2/concurrency_limits/decrement", body)
+                if response is not None:
+                    if not response.is_success:
+                        self._logger.debug(
+                            "Could not give back %d slots: HTTP %d", unused, response.status_code
+                        )
+                    return
+                await asyncio.sleep(0.1)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -145,14 +161,11 @@ class SubmitGate:
         async with get_client() as client:
             while True:
                 asked = time.monotonic()
-                try:
-                    response = await _send_once(
-                        client,
-                        "/v2/concurrency_limits/increment",
-                        {"names": [self.limit_name], "slots": self._batch, "mode": "rate_limit"},
-                    )
-                except httpx.TransportError:
-                    response = None
+                response = await _post_once(
+                    client,
+                    "/v2/concurrency_limits/increment",
+                    {"names": [self.limit_name], "slots": self._batch, "mode": "rate_limit"},
+                )
                 if response is not None:
                     if response.is_success:
                         break
@@ -160,8 +173,7 @@ class SubmitGate:
                         suggested = float(response.headers.get("Retry-After") or 1.0)
                         await asyncio.sleep(min(suggested, 1.0 / self._decay))
                         continue
-                    if response.status_code not in (429, 502, 503):
-                        response.raise_for_status()
+                    response.raise_for_status()
                 if time.monotonic() > deadline:
                     self._logger.warning(
                         "The Prefect API did not grant slots of %r for %d s; this run goes "
