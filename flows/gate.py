@@ -91,6 +91,7 @@ class SubmitGate:
         self._decay = rate
         self._slots = 0
         self._slots_expire = 0.0
+        self._asked = 0.0
         self._turn = asyncio.Lock()
         self._ready = limit_name is None
         self._closed = False
@@ -138,6 +139,9 @@ class SubmitGate:
                         self._logger.debug(
                             "Could not give back %d slots: HTTP %d", unused, response.status_code
                         )
+                    else:  # the next batch only waits for the slots this run used to decay
+                        used = self._batch - unused
+                        self._slots_expire = self._asked + used / self._decay
                     return
                 await asyncio.sleep(0.1)
 
@@ -156,7 +160,9 @@ class SubmitGate:
         stays out of reach for `UNREACHABLE_SECONDS` leaves the run on its own pace.
         """
         assert self.limit_name is not None
-        await asyncio.sleep(max(0.0, self._slots_expire - time.monotonic()))
+        # Looked at again every half second: giving back unused slots brings it forward.
+        while (left := self._slots_expire - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.5))
         deadline = time.monotonic() + UNREACHABLE_SECONDS
         async with get_client() as client:
             while True:
@@ -186,6 +192,7 @@ class SubmitGate:
         self._slots = self._batch
         # From when the granted ask was sent, not answered: the server decays the batch from
         # a moment in between, so this run never uses a slot past the batch's own time.
+        self._asked = asked
         self._slots_expire = asked + self._batch / self._decay
 
     async def _create_limit(self, client: PrefectClient) -> GlobalConcurrencyLimitResponse | None:

@@ -151,13 +151,13 @@ class PollTracker:
         return max(0.0, first - (time.monotonic() - self.started))
 
     def finished(self) -> None:
-        """Record that the last poll saw the job done: its latency joins the history."""
-        if self.history is None:
+        """Record that the last poll saw the job done: its latency joins the history when an
+        earlier poll saw it pending (a job already done at the first poll, such as one
+        submitted by an earlier run, says nothing of how long jobs take)."""
+        if self.history is None or self._last_poll is None:
             return
-        now = time.monotonic()
         # The job ended between the previous poll and this one: count the middle.
-        ended = now if self._last_poll is None else (self._last_poll + now) / 2
-        self.history.add(ended - self.started)
+        self.history.add((self._last_poll + time.monotonic()) / 2 - self.started)
 
     def _growth(self, span: tuple[float, float]) -> float:
         low, high = span

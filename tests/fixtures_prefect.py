@@ -89,3 +89,24 @@ async def prefect_server(prefect_api: str) -> str:
         with contextlib.suppress(ObjectNotFound):
             await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
     return prefect_api
+
+
+def forget_submit_limit(api_url: str) -> None:
+    """Delete the shared submit limit at `api_url`, from a test's own thread.
+
+    A SIGKILLed run cannot give back the slots it held (up to 30 s' worth), so its rerun
+    would first wait for them to decay; tests about kills call this between the two.
+    """
+    import time
+
+    import httpx
+
+    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+
+    url = f"{api_url}/v2/concurrency_limits/{DEFAULT_LIMIT_NAME}"
+    for _ in range(100):  # a busy SQLite server answers 503 for a moment
+        response = httpx.delete(url, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(0.1)
+    assert response.status_code in (200, 204, 404), response.text

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_prefect import forget_submit_limit
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,7 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
     time.sleep(0.2)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
+    forget_submit_limit(prefect_server)
     paid_before = emulator.state.accepted
     assert 4 <= paid_before < rows, "the kill should land mid-run"
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_prefect import forget_submit_limit
 from independent_api import IndependentAPI
 from invariants import check_run
 
@@ -104,11 +105,12 @@ def _wait_for(
         time.sleep(0.02)
 
 
-def _kill(process: subprocess.Popen) -> float:
+def _kill(process: subprocess.Popen, api_url: str) -> float:
     """SIGKILL the run's whole process group, as losing the machine would; when it happened."""
     assert process.poll() is None, "the run ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     killed_at = time.monotonic()
+    forget_submit_limit(api_url)
     process.wait(timeout=10)
     return killed_at
 
@@ -156,7 +158,7 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
         try:
             _wait_for(lambda: api.accepted >= 5, first, log, "5 accepted jobs", 60)
             time.sleep(0.1)
-            kills.append(_kill(first))
+            kills.append(_kill(first, prefect_server))
         finally:
             if first.poll() is None:
                 os.killpg(first.pid, signal.SIGKILL)
@@ -176,7 +178,7 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
         try:
             _wait_for(all_submitted_and_pending, second, log, "every row submitted", 60)
             pending = sum(time.monotonic() - r["accepted_at"] < LATENCY for r in api.records())
-            kills.append(_kill(second))
+            kills.append(_kill(second, prefect_server))
         finally:
             if second.poll() is None:
                 os.killpg(second.pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_prefect import forget_submit_limit
 from invariants import check_run
 from test_reliability import manifest_rows
 
@@ -79,6 +80,7 @@ def test_five_sigkills_at_every_stage_then_a_rerun(
         time.sleep(0.1)  # between two submissions (they are a third of a second apart)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        forget_submit_limit(prefect_server)
         partials = [p.name for p in output.glob(".*.part")] if output.exists() else []
         seen.append((stage, state.accepted, polls(), downloads(), len(partials)))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)

@@ -146,3 +146,13 @@ def test_finished_jobs_join_the_history(clock):
         _simulate_with(clock, history, latency)
     low, high = history.span()
     assert 40 <= low <= 50 and 60 <= high <= 75  # within the last gap between two polls
+
+
+def test_a_job_done_at_its_first_poll_says_nothing_of_latency(clock):
+    """A job an earlier run submitted long ago is done at once: its age is no latency."""
+    history = policies.LatencyHistory()
+    for _ in range(3):
+        tracker = PollPolicy().tracker(started=clock.now - 3600, history=history)
+        clock.now += tracker.first_delay()
+        tracker.finished()
+    assert history.span() is None
