@@ -261,9 +261,6 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, pr
     assert "[6/6] " in done.stdout  # one progress line per row without a terminal
 
 
-#: The one known source of noise in a successful run, from flows/gate.py (see the test below).
-
-
 @pytest.mark.slow
 def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     tmp_path, emulator, h264_clip, prefect_server
