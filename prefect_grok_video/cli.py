@@ -226,6 +226,10 @@ def _prepare_prefect() -> None:
     # progress comes from our bar or lines instead. A value the user set wins (INFO shows
     # everything again). It is set in this process's environment only, never the user's shell.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary server 20 s to start. The first one on a machine creates
+    # its database, which took 16-20 s on an idle 2-core machine (benchmarks/RESULTS.md) and
+    # longer under load: the first `grok-video demo` must not fail for want of patience.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     user_level = os.environ.get(_CONSOLE_LEVEL_VARIABLE)
     os.environ.setdefault(_CONSOLE_LEVEL_VARIABLE, "WARNING")
     if user_level is None and "prefect" in sys.modules:  # logging is already set up (main()

@@ -393,3 +393,19 @@ def test_the_table_of_a_large_run_lists_only_the_rows_that_did_not_succeed():
     assert "(60 succeeded rows not listed; --report FILE lists every row)" in lines
     assert "60 of 62 rows succeeded; 1 failed, 1 unknown in 3.0 s" in lines
     assert f"  unknown (1): {NEXT_STEPS['unknown']}" in lines
+
+
+def test_prefect_is_prepared_for_a_first_temporary_server_on_a_slow_machine(monkeypatch):
+    """Prefect's 20 s for a temporary server to start is less than creating its database can
+    take on a busy 2-core machine; a value the user set wins."""
+    variable = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    # A copy of the environment; a console level is set so this process's handlers stay as
+    monkeypatch.setattr(
+        os, "environ", {**os.environ, "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO"}
+    )
+    monkeypatch.delenv(variable, raising=False)
+    cli._prepare_prefect()
+    assert float(os.environ[variable]) >= 120
+    monkeypatch.setenv(variable, "30")
+    cli._prepare_prefect()
+    assert os.environ[variable] == "30"
