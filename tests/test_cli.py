@@ -399,7 +399,7 @@ def test_prefect_is_prepared_for_a_first_temporary_server_on_a_slow_machine(monk
     """Prefect's 20 s for a temporary server to start is less than creating its database can
     take on a busy 2-core machine; a value the user set wins."""
     variable = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-    # A copy of the environment; a console level is set so this process's handlers stay as
+    # A copy of the environment, with a console level set: this process's handlers stay put
     monkeypatch.setattr(
         os, "environ", {**os.environ, "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO"}
     )
