@@ -89,9 +89,13 @@ async def test_faults_lose_no_row_and_pay_for_none_twice(
     for row_id, expected in (("moderated", "moderated"), ("expired", "expired"),
                              ("refused", "failed")):  # fmt: skip
         assert statuses[row_id] in (expected, "unknown")  # unless its answer was dropped
-    unknown = {item.id for item in report.items if item.status == "unknown"}
+    unknown = {item.id: item for item in report.items if item.status == "unknown"}
     dropped = {r.input_key for r in emulator.state.submissions if r.dropped}
-    assert {input_of[row_id] for row_id in unknown} == dropped  # unknown exactly when dropped
+    # unknown exactly when the answer was dropped, or (on a loaded machine) came after the
+    # client's read timeout: both are a submit sent with no answer
+    late = {row_id for row_id, item in unknown.items() if "ReadTimeout" in item.error.message}
+    assert dropped <= {input_of[row_id] for row_id in unknown}
+    assert {input_of[row_id] for row_id in set(unknown) - late} <= dropped
 
     # the same manifest again: every paid job is reused, nothing is paid again
     paid = emulator.state.accepted
