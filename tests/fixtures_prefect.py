@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -52,24 +53,41 @@ def prefect_api(prefect_harness: str) -> Iterator[str]:
     """The harness's API URL for one test, after which Prefect's log and event workers are
     drained, so no background request to the server outlives the test (a later test's respx
     mock would catch it)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     yield prefect_harness
+    run_coro_as_sync(drain_prefect_workers())
 
-    async def drain() -> None:
-        try:
-            drained = APILogWorker.instance().drain()
-            if inspect.isawaitable(drained):
-                await drained
-        except RuntimeError:  # the worker never started
-            pass
-        drained = EventsWorker.drain_all()
+
+async def drain_prefect_workers() -> None:
+    """Wait until this process's logs and events have reached the Prefect server."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        drained = APILogWorker.instance().drain()
         if inspect.isawaitable(drained):
             await drained
+    except RuntimeError:  # the worker never started
+        pass
+    drained = EventsWorker.drain_all()
+    if inspect.isawaitable(drained):
+        await drained
 
-    run_coro_as_sync(drain())
+
+async def report_of(state: Any) -> Any:
+    """The `RunReport` of a finished `extend_videos` run, whether it completed or failed."""
+    from prefect_grok_video.errors import RunFailedError
+    from prefect_grok_video.report import RunReport
+
+    report = state.result(raise_on_failure=False)
+    if inspect.isawaitable(report):
+        report = await report
+    if isinstance(report, RunFailedError):
+        assert state.is_failed()
+        report = report.result
+    assert isinstance(report, RunReport), report
+    return report
 
 
 @pytest.fixture

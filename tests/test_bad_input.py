@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import inspect
 import json
 import os
 import subprocess
@@ -24,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_prefect import drain_prefect_workers, report_of
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
-from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_videos
 from prefect_grok_video.manifest import InvalidRow, ValidRow, load_manifest
 from prefect_grok_video.report import ItemResult, RunReport
@@ -203,22 +202,6 @@ async def delete_submit_limit() -> None:
             await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
 
 
-async def drain_prefect_workers() -> None:
-    """Let Prefect's background log and event workers finish sending (see `prefect_api`)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    try:
-        drained = APILogWorker.instance().drain()
-        if inspect.isawaitable(drained):
-            await drained
-    except RuntimeError:  # the worker never started
-        pass
-    drained = EventsWorker.drain_all()
-    if inspect.isawaitable(drained):
-        await drained
-
-
 async def run_flow(
     manifest: Path, output: Path, credentials: GrokVideoCredentials | None
 ) -> tuple[Any, RunReport]:
@@ -227,14 +210,7 @@ async def run_flow(
         str(manifest), output=str(output), credentials=credentials, submit_rate=50.0,
         return_state=True,
     )  # fmt: skip
-    report = state.result(raise_on_failure=False)
-    if inspect.isawaitable(report):
-        report = await report
-    if isinstance(report, RunFailedError):
-        assert state.is_failed()
-        report = report.result
-    assert isinstance(report, RunReport), report
-    return state, report
+    return state, await report_of(state)
 
 
 def credentials_for(server: EmulatorServer) -> GrokVideoCredentials:

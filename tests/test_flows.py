@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
-import inspect
 import json
 from itertools import pairwise
 from pathlib import Path
 
 import fsspec
 import pytest
+from fixtures_prefect import drain_prefect_workers, report_of
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -66,14 +66,7 @@ async def run(manifest, emulator, output, **options) -> tuple[str, RunReport]:
         return_state=True,
         **{"submit_rate": 50.0, **options},
     )
-    report = state.result(raise_on_failure=False)
-    if inspect.isawaitable(report):
-        report = await report
-    if isinstance(report, RunFailedError):
-        assert state.is_failed()
-        report = report.result
-    assert isinstance(report, RunReport), report
-    return state, report
+    return state, await report_of(state)
 
 
 @pytest.fixture
@@ -408,7 +401,7 @@ async def test_the_api_key_reaches_no_log_artifact_report_result_or_parameter(
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,
     )
 
-    await _drain_logs()
+    await drain_prefect_workers()
     flow_run_id = state.state_details.flow_run_id
     async with get_client() as client:
         logs = await client.read_logs(
@@ -440,14 +433,6 @@ async def test_the_api_key_reaches_no_log_artifact_report_result_or_parameter(
     assert database.stat().st_size > 0
     for path in {*stored, *home_files, database}:
         assert canary.encode() not in path.read_bytes(), f"the API key leaked into {path}"
-
-
-async def _drain_logs() -> None:
-    from prefect.logging.handlers import APILogWorker
-
-    drained = APILogWorker.instance().drain()
-    if inspect.isawaitable(drained):
-        await drained
 
 
 async def test_unknown_submit_outcomes_are_never_resubmitted(emulator_factory, tmp_path):

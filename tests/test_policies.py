@@ -41,9 +41,12 @@ def test_retry_is_bounded_in_count_and_time():
     assert not policy.allows(1, elapsed=9.5, delay=1)
 
 
-def _simulate(clock, policy: PollPolicy, latency: float, progress: bool) -> tuple[int, float]:
-    """Polls and detection delay for a job finishing `latency` s after submission."""
-    tracker = policy.tracker(started=clock.now)
+def _simulate(
+    clock, policy: PollPolicy, latency: float, progress: bool, history=None
+) -> tuple[int, float]:
+    """Polls and detection delay for a job finishing `latency` s after submission, given the
+    latencies of earlier jobs (`history`)."""
+    tracker = policy.tracker(started=clock.now, history=history)
     start = clock.now
     clock.now += tracker.first_delay()
     polls = 0
@@ -51,6 +54,7 @@ def _simulate(clock, policy: PollPolicy, latency: float, progress: bool) -> tupl
         polls += 1
         elapsed = clock.now - start
         if elapsed >= latency:
+            tracker.finished()
             return polls, elapsed - latency
         clock.now += tracker.next_delay(100 * elapsed / latency if progress else None)
 
@@ -96,26 +100,11 @@ def _peers(*latencies: float) -> policies.LatencyHistory:
     return history
 
 
-def _simulate_with(clock, history, latency: float) -> tuple[int, float]:
-    """Polls and detection delay without progress, given the latencies of earlier jobs."""
-    tracker = PollPolicy().tracker(started=clock.now, history=history)
-    start = clock.now
-    clock.now += tracker.first_delay()
-    polls = 0
-    while True:
-        polls += 1
-        elapsed = clock.now - start
-        if elapsed >= latency:
-            tracker.finished()
-            return polls, elapsed - latency
-        clock.now += tracker.next_delay(None)
-
-
 @pytest.mark.parametrize("latency", [30, 90, 300])
 def test_without_progress_peers_latencies_aim_the_polls(clock, latency):
     peers = _peers(0.8 * latency, latency, 1.2 * latency)
     for share in (0.8, 0.9, 1.0, 1.1, 1.2):
-        polls, late = _simulate_with(clock, peers, share * latency)
+        polls, late = _simulate(clock, PollPolicy(), share * latency, False, peers)
         assert polls <= 9, share
         assert late <= 0.1 * share * latency, share
 
@@ -128,14 +117,14 @@ def test_without_progress_and_without_peers_the_backoff_still_rules(clock):
 
 def test_a_job_slower_than_all_its_peers_is_still_seen_within_a_quarter_of_its_age(clock):
     peers = _peers(30, 32, 35)
-    polls, late = _simulate_with(clock, peers, 120)
+    polls, late = _simulate(clock, PollPolicy(), 120, False, peers)
     assert late <= 0.25 * 120 + 1
     assert polls <= 20
 
 
 def test_a_job_quicker_than_its_peers_is_seen_within_their_shortest_latency(clock):
     peers = _peers(200, 220, 240)
-    polls, late = _simulate_with(clock, peers, 60)
+    polls, late = _simulate(clock, PollPolicy(), 60, False, peers)
     assert late <= 200  # never later than the quickest peer's end (the price of no progress)
     assert polls == 1
 
@@ -143,7 +132,7 @@ def test_a_job_quicker_than_its_peers_is_seen_within_their_shortest_latency(cloc
 def test_finished_jobs_join_the_history(clock):
     history = policies.LatencyHistory()
     for latency in (40, 50, 60):
-        _simulate_with(clock, history, latency)
+        _simulate(clock, PollPolicy(), latency, False, history)
     low, high = history.span()
     assert 40 <= low <= 50 and 60 <= high <= 75  # within the last gap between two polls
 

@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import pytest
 from fixtures_media import make_mp4
+from fixtures_prefect import drain_prefect_workers
 from prefect import flow
 
 from prefect_grok_video.blocks import GrokVideoCredentials
@@ -303,18 +304,6 @@ async def _result(state: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-async def _drain_logs() -> None:
-    """Wait until this process's logs have reached the Prefect server."""
-    from prefect.logging.handlers import APILogWorker
-
-    try:
-        drained = APILogWorker.instance().drain()
-        if inspect.isawaitable(drained):
-            await drained
-    except RuntimeError:  # the worker never started
-        pass
-
-
 async def _prepare(canary: str, base_url: str) -> None:
     """Save the canary's block on the session's server; forget the shared submit limit."""
     import contextlib
@@ -399,7 +388,7 @@ async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -
         if isinstance(value, AsyncGrokVideoClient):
             await value.aclose()
     sync_client.close()
-    await _drain_logs()
+    await drain_prefect_workers()
 
 
 async def _pages(read: Any, **filters: Any) -> list[Any]:
@@ -416,7 +405,7 @@ async def _read_back(runs: Runs) -> None:
     """Everything the session's Prefect server holds, through its API."""
     from prefect.client.orchestration import get_client
 
-    await _drain_logs()
+    await drain_prefect_workers()
     async with get_client() as client:
         logs = await _pages(client.read_logs)
         artifacts = await _pages(client.read_artifacts)
