@@ -319,7 +319,6 @@ class Bench:
         emulator: Emulator | None = None,
     ) -> Run:
         """`grok-video run` of `rows` rows, measured."""
-        emulator = emulator or self.emulator
         folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.workdir))
         manifest = manifest or write_manifest(folder / "manifest.csv", rows, f"{label} {folder}")
         command = [
@@ -334,6 +333,27 @@ class Bench:
             "--report",
             str(folder / "report.json"),
         ]
+        run = self.measure_run(label, rows, command, folder, server=server, home=home,
+                               emulator=emulator, rate=rate, latency=latency)  # fmt: skip
+        _check(run, folder / "report.json")
+        return run
+
+    def measure_run(
+        self,
+        label: str,
+        rows: int,
+        command: list[str],
+        folder: Path,
+        *,
+        server: bool = True,
+        home: Path | None = None,
+        emulator: Emulator | None = None,
+        rate: float = RATE,
+        latency: float = LATENCY,
+    ) -> Run:
+        """Run `command` in `folder` against a reset emulator and an idle server, measured;
+        the server's CPU is counted until it is idle again."""
+        emulator = emulator or self.emulator
         env = self.env(server=server, home=home)
         env.update(emulator.env)
         emulator.reset()
@@ -343,9 +363,7 @@ class Bench:
         measured = measure(command, env, folder)
         server_after = self.server.cpu_seconds() + self.server.wait_idle()
         server_cpu = server_after - server_before if server else None
-        run = Run(label, rows, measured, emulator.stats(), server_cpu, rate, latency)
-        _check(run, folder / "report.json")
-        return run
+        return Run(label, rows, measured, emulator.stats(), server_cpu, rate, latency)
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -415,12 +433,7 @@ def throughput(bench: Bench, rows: int = 400) -> list[Run]:
             str(folder / "videos"),
             *extra,
         ]
-        bench.emulator.reset()
-        bench.server.wait_idle()
-        before = bench.server.cpu_seconds()
-        measured = measure(command, bench.env(server=True), folder)
-        after = bench.server.cpu_seconds() + bench.server.wait_idle()
-        run = Run(label, rows, measured, bench.emulator.stats(), server_cpu=after - before)
+        run = bench.measure_run(label, rows, command, folder)
         run.extra["completed"] = run.measured.returncode == 0
         runs.append(run)
     return runs
