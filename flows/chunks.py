@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,7 +35,7 @@ from prefect_grok_video.flows.artifacts import (
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 
-__all__ = ["chunk_ranges", "parse_rows", "run_in_chunks", "should_chunk"]
+__all__ = ["ChunkPlan", "chunk_ranges", "parse_rows", "plan_chunks", "run_in_chunks"]
 
 #: Seconds between checks of a chunk run's state.
 CHUNK_POLL_SECONDS = 2.0
@@ -57,22 +58,34 @@ def chunk_ranges(total: int, size: int) -> list[tuple[int, int]]:
     return [(first, min(first + size - 1, total)) for first in range(1, total + 1, size)]
 
 
-async def should_chunk(manifest: Any, chunk_size: int | None, rows: str | None) -> int:
-    """The manifest's row count when this run should fan out into chunks, else 0."""
+@dataclass(frozen=True)
+class ChunkPlan:
+    """A manifest to run as chunk runs: its rows as read, and how it may be shown."""
+
+    rows: list[dict[str, Any]]
+    #: The manifest's path or URL with any password removed, or "inline (n rows)".
+    source: str
+    chunk_size: int
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        return chunk_ranges(len(self.rows), self.chunk_size)
+
+
+async def plan_chunks(manifest: Any, chunk_size: int | None, rows: str | None) -> ChunkPlan | None:
+    """How this run fans out into chunk runs, or None when it runs every row itself."""
     if not chunk_size or rows is not None:
-        return 0
+        return None
     if deployment.get_id() is None:
         get_run_logger().info(
             "chunk_size applies to runs of a deployment; this run does every row itself"
         )
-        return 0
-    total = len((await anyio.to_thread.run_sync(read_rows, manifest))[0])
-    return total if total > chunk_size else 0
+        return None
+    raw, _, source = await anyio.to_thread.run_sync(read_rows, manifest)
+    return ChunkPlan(raw, source, chunk_size) if len(raw) > chunk_size else None
 
 
-async def run_in_chunks(
-    manifest: Any, *, total: int, chunk_size: int, artifact_prefix: str
-) -> RunReport:
+async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str) -> RunReport:
     """Run every chunk as a flow run of this deployment, wait, and merge their reports."""
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
@@ -81,7 +94,7 @@ async def run_in_chunks(
         # The parameters as stored (blocks as references), not as resolved in this process.
         stored = (await client.read_flow_run(parent_id)).parameters
     name = f"{flow_run.get_flow_name()}/{deployment.get_name()}"
-    ranges = chunk_ranges(total, chunk_size)
+    total, ranges = len(plan.rows), plan.ranges
     logger.info("Running %d rows as %d chunk runs of %s", total, len(ranges), name)
     progress = ProgressArtifact(artifact_prefix, total)
     await progress.start(f"Rows of {len(ranges)} chunk runs that reached their outcome")
@@ -104,7 +117,7 @@ async def run_in_chunks(
         else:
             kind = state.type.value if state else "unknown"
             logger.error("Chunk run %s (rows %d-%d) ended %s", run.name, first, last, kind)
-            items = await _lost_rows(manifest, first, last, run.name, kind)
+            items = _lost_rows(plan, first, last, run.name, kind)
         progress.advance(len(items))
         return items
 
@@ -113,7 +126,7 @@ async def run_in_chunks(
     items = sorted((item for part in results for item in part), key=lambda item: item.row)
     output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
     report = RunReport(
-        manifest=str(manifest) if isinstance(manifest, str) else f"inline ({total} rows)",
+        manifest=plan.source,
         output=output,
         items=items,
         started_at=started,
@@ -137,9 +150,9 @@ def _described(video: Any) -> str:
     return "data:video/mp4 (inline)" if text.lower().startswith("data:") else text[:300]
 
 
-async def _lost_rows(manifest: Any, first: int, last: int, run: str, kind: str) -> list[ItemResult]:
+def _lost_rows(plan: ChunkPlan, first: int, last: int, run: str, kind: str) -> list[ItemResult]:
     """Rows of a chunk run that ended without a report: their outcome is not known here."""
-    raw, _, _ = await anyio.to_thread.run_sync(read_rows, manifest)
+    raw = plan.rows
     message = (f"chunk run {run} ended {kind} without a report; run again to finish these rows "
                "(nothing already submitted is paid for again)")  # fmt: skip
     return [

@@ -11,7 +11,6 @@ outcome and the report and artifacts are published.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import os
 import re
@@ -20,11 +19,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Protocol
 
 import anyio
-import fsspec
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -45,8 +42,9 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
-from prefect_grok_video.flows.chunks import parse_rows, run_in_chunks, should_chunk
+from prefect_grok_video.flows.chunks import parse_rows, plan_chunks, run_in_chunks
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
+from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.tasks import (
     Submission,
     download_video,
@@ -54,15 +52,14 @@ from prefect_grok_video.flows.tasks import (
     submit_extension,
     wait_for_video,
 )
-from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.outputs import OutputFolder, intact
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
-from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY, GrokVideoSettings
+from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
 __all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_video", "extend_videos", "run_listener"]
 
-DEFAULT_OUTPUT = "./grok-video-output"
 #: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
 URL_LIFETIME = timedelta(hours=24)
 #: Seconds of submissions, at the run's rate, whose submit task runs may be under way at once.
@@ -96,15 +93,18 @@ class _JobOutcome:
 async def validate_manifest(
     manifest: str | Sequence[ManifestRow | dict],
     default_model: str,
+    max_upload_bytes: int,
     rows: tuple[int, int] | None = None,
 ) -> Manifest:
     """Read and check every row (files are read in threads), before anything is paid for."""
-    limit = GrokVideoSettings().max_upload_bytes  # GROK_VIDEO_MAX_UPLOAD_BYTES where it runs
-    return await anyio.to_thread.run_sync(
-        partial(
-            load_manifest, manifest, default_model=default_model, rows=rows, max_upload_bytes=limit
-        )
+    check = partial(
+        load_manifest,
+        manifest,
+        default_model=default_model,
+        rows=rows,
+        max_upload_bytes=max_upload_bytes,
     )
+    return await anyio.to_thread.run_sync(check)
 
 
 def _error(exc: BaseException, code: str | None = None) -> ItemError:
@@ -118,44 +118,36 @@ def _identity(row: ValidRow) -> tuple[str, str, int, str]:
 
 
 class _Run:
-    """One run's shared state: options, the output root, and the jobs shared between rows."""
+    """One run's shared state: its options, the output folder, and the jobs shared by rows."""
 
     def __init__(
         self,
+        options: RunOptions,
         *,
         credentials: GrokVideoCredentials,
-        output: str,
         gate: SubmitGate,
         jobs: int,
-        max_concurrency: int,
-        submit_rate: float,
-        wait_timeout: float,
-        max_resubmits: int,
-        refresh: bool,
         progress: ProgressArtifact,
-        artifact_prefix: str,
     ) -> None:
+        self.options = options
         self.credentials = credentials
-        self.remote = is_storage_url(output)
-        self.output = (
-            output.rstrip("/") if self.remote else str(Path(output).expanduser().resolve())
-        )
-        self.wait_timeout = wait_timeout
-        self.max_resubmits = max_resubmits
+        self.output = OutputFolder.parse(options.output)
         self.submit = (
-            submit_extension.with_options(refresh_cache=True) if refresh else submit_extension
+            submit_extension.with_options(refresh_cache=True)
+            if options.refresh
+            else submit_extension
         )
         self.gate = gate
-        self.slots = asyncio.Semaphore(max_concurrency)
+        self.slots = asyncio.Semaphore(options.max_concurrency)
         # Jobs not submitted yet: at 0, the gate gives back the global slots it holds, so other
         # runs need not wait for them to decay while this one waits for its jobs.
         self._unsubmitted = jobs
         # Submit task runs started at once: a few seconds' worth of submissions. Starting a
         # Prefect task run costs milliseconds of this loop; starting every row's at the outset
         # would hold the first submission back until all had started (measured: 6 s for 400).
-        self.submit_slots = asyncio.Semaphore(max(8, math.ceil(submit_rate * SUBMIT_LOOKAHEAD)))
+        lookahead = math.ceil(options.submit_rate * SUBMIT_LOOKAHEAD)
+        self.submit_slots = asyncio.Semaphore(max(8, lookahead))
         self.progress = progress
-        self.artifact_prefix = artifact_prefix
         self.logger = get_run_logger()
         self.background = Background(self.logger)
         self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
@@ -174,15 +166,6 @@ class _Run:
                 job.cancel()
         await asyncio.gather(*self._jobs.values(), return_exceptions=True)
 
-    def destination(self, row: ValidRow) -> str:
-        """Where the row's video goes: `<output>/<id>.mp4`, never outside `output`."""
-        if self.remote:
-            return f"{self.output}/{row.output_name}"
-        path = Path(self.output, row.output_name).resolve()
-        if path.parent != Path(self.output):
-            raise ValueError(f"row {row.row}: id {row.id!r} would write outside {self.output}")
-        return str(path)
-
     async def item(self, row: ValidRow) -> ItemResult:
         """Take one valid row to its outcome; never raises, so one row cannot stop the others."""
         async with self.slots:
@@ -198,7 +181,7 @@ class _Run:
                 item.id, item.request_id, item.size, item.output,
             )  # fmt: skip
             self.background.submit(
-                publish_link(item, self.artifact_prefix, remote_output=self.remote)
+                publish_link(item, self.options.artifact_prefix, remote_output=self.output.remote)
             )
         listener = run_listener.get()
         if listener is not None:
@@ -252,7 +235,7 @@ class _Run:
                 )  # fmt: skip
             try:
                 job = await wait_for_video(
-                    submission.request_id, self.credentials, timeout=self.wait_timeout,
+                    submission.request_id, self.credentials, timeout=self.options.wait_timeout,
                     submitted_at=submission.submitted_at, row_id=row.id,
                 )  # fmt: skip
             except PollTimeoutError as exc:
@@ -260,11 +243,11 @@ class _Run:
             except GrokVideoError as exc:
                 return _JobOutcome("failed", attempt + 1, submission, error=_error(exc))
             code = job.error.code if job.error else None
-            if code in RETRYABLE_JOB_ERROR_CODES and attempt < self.max_resubmits:
+            if code in RETRYABLE_JOB_ERROR_CODES and attempt < self.options.max_resubmits:
                 attempt += 1
                 self.logger.warning(
                     "Row %s: request %s failed with %s; submitting again (%d of %d)",
-                    row.id, submission.request_id, code, attempt, self.max_resubmits,
+                    row.id, submission.request_id, code, attempt, self.options.max_resubmits,
                 )  # fmt: skip
                 continue
             try:
@@ -280,13 +263,13 @@ class _Run:
         assert outcome.job is not None and outcome.job.video is not None
         arguments = {
             "url": outcome.job.video.url,
-            "destination": self.destination(row),
+            "destination": self.output.destination(row.output_name),
             "credentials": self.credentials,
             "request_id": outcome.job.request_id,
             "row_id": row.id,
         }
         result = await download_video(**arguments)
-        if not await anyio.to_thread.run_sync(_intact, result):
+        if not await anyio.to_thread.run_sync(intact, result):
             self.logger.warning("Row %s: %s is missing or changed; downloading again",
                                 row.id, result.path)  # fmt: skip
             result = await download_video.with_options(refresh_cache=True)(**arguments)
@@ -316,21 +299,6 @@ class _Run:
         )
 
 
-def _intact(result: DownloadResult) -> bool:
-    """Whether a downloaded file is still there with its size (and, when local, its sha256)."""
-    if is_storage_url(result.path):
-        fs, path = fsspec.core.url_to_fs(result.path)
-        return fs.exists(path) and fs.size(path) == result.size
-    path = Path(result.path)
-    if not path.is_file() or path.stat().st_size != result.size:
-        return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest() == result.sha256
-
-
 def _invalid_result(row: InvalidRow) -> ItemResult:
     first = row.problems[0] if row.problems else None
     return ItemResult(
@@ -348,27 +316,23 @@ def _invalid_result(row: InvalidRow) -> ItemResult:
 
 async def _extend(
     manifest: str | Sequence[ManifestRow | dict],
-    *,
-    output: str,
+    options: RunOptions,
     credentials: GrokVideoCredentials | None,
-    max_concurrency: int,
-    submit_rate: float,
-    wait_timeout: float,
-    max_resubmits: int,
-    refresh: bool,
-    artifact_prefix: str,
-    rows: tuple[int, int] | None = None,
 ) -> RunReport:
     """Everything both flows do: validate, run every valid row, publish the account."""
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
+    # The one place a run reads GROK_VIDEO_* variables, when no block is given.
     credentials = credentials or GrokVideoCredentials.from_settings()
-    checked = await validate_manifest(manifest, credentials.model, rows)
+    checked = await validate_manifest(
+        manifest, credentials.model, credentials.max_upload_bytes, options.rows
+    )
     for row in checked.invalid:
         logger.warning("Invalid, not submitted: %s", row.message)
     logger.info(
         "Manifest %s: %d rows, %d valid, %d invalid; output to %s",
-        checked.source, len(checked.rows), len(checked.valid), len(checked.invalid), output,
+        checked.source, len(checked.rows), len(checked.valid), len(checked.invalid),
+        options.output,
     )  # fmt: skip
     listener = run_listener.get()
     if listener is not None:
@@ -377,18 +341,14 @@ async def _extend(
     if listener is not None:
         for item in items.values():
             listener.finished(item)
-    progress = ProgressArtifact(artifact_prefix, len(checked.rows))
+    progress = ProgressArtifact(options.artifact_prefix, len(checked.rows))
     await progress.start(f"Rows of {checked.source} that reached their outcome")
     progress.advance(len(items))
 
-    gate = SubmitGate(submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
+    gate = SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
     async with credentials.get_client(pace=gate.wait) as client:
-        run = _Run(
-            gate=gate, jobs=len({_identity(row) for row in checked.valid}),
-            credentials=credentials, output=output, max_concurrency=max_concurrency,
-            submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
-            refresh=refresh, progress=progress, artifact_prefix=artifact_prefix,
-        )  # fmt: skip
+        jobs = len({_identity(row) for row in checked.valid})
+        run = _Run(options, credentials=credentials, gate=gate, jobs=jobs, progress=progress)
         client_token = shared_client.set(client)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
@@ -409,13 +369,13 @@ async def _extend(
 
     report = RunReport(
         manifest=checked.source,
-        output=run.output,
+        output=run.output.root,
         items=[items[number] for number in sorted(items)],
         started_at=started,
         finished_at=datetime.now(timezone.utc),
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
     )
-    await publish_report(report, artifact_prefix)
+    await publish_report(report, options.artifact_prefix)
     logger.info("%s in %.1f s; videos in %s", report.summary_line(), report.elapsed_seconds,
                 report.output)  # fmt: skip
     return report
@@ -488,19 +448,16 @@ async def extend_videos(
             flow runs of this many rows, which any worker of the pool can take.
         rows: Only these rows of the manifest, e.g. 11-20 (set by chunked runs).
     """
-    total = await should_chunk(manifest, chunk_size, rows)
-    if total:
-        assert chunk_size is not None
-        report = await run_in_chunks(
-            manifest, total=total, chunk_size=chunk_size, artifact_prefix=artifact_prefix
-        )
+    plan = await plan_chunks(manifest, chunk_size, rows)
+    if plan is not None:
+        report = await run_in_chunks(manifest, plan, artifact_prefix=artifact_prefix)
     else:
-        report = await _extend(
-            manifest, output=output, credentials=credentials, max_concurrency=max_concurrency,
-            submit_rate=submit_rate, wait_timeout=wait_timeout, max_resubmits=max_resubmits,
-            refresh=refresh, artifact_prefix=artifact_prefix,
-            rows=parse_rows(rows) if rows else None,
+        options = RunOptions(
+            output=output, max_concurrency=max_concurrency, submit_rate=submit_rate,
+            wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
+            artifact_prefix=artifact_prefix, rows=parse_rows(rows) if rows else None,
         )  # fmt: skip
+        report = await _extend(manifest, options, credentials)
     return _final(report, fail_on_item_error, report)
 
 
@@ -546,9 +503,9 @@ async def extend_video(
     """
     row = ManifestRow(id=id or _id_for(video), video=video, prompt=prompt, duration=duration,
                       model=model)  # fmt: skip
-    report = await _extend(
-        [row], output=output, credentials=credentials, max_concurrency=1, submit_rate=1.0,
-        wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
-        artifact_prefix="grok-video",
+    options = RunOptions(
+        output=output, max_concurrency=1, wait_timeout=wait_timeout,
+        max_resubmits=max_resubmits, refresh=refresh,
     )  # fmt: skip
+    report = await _extend([row], options, credentials)
     return _final(report, fail_on_item_error, report.items[0])

@@ -60,7 +60,7 @@ async def _client_for(
     if shared is not None:
         yield shared
         return
-    credentials = credentials or GrokVideoCredentials.from_settings()
+    credentials = credentials or GrokVideoCredentials.from_settings()  # the environment, once
     # On its own, a task still keeps to the service's documented 1 submission per second.
     async with credentials.get_client(pace=SubmitGate(1.0, limit_name=None).wait) as client:
         yield client
@@ -93,10 +93,9 @@ def _video_input(video: str | VideoInput) -> VideoInput:
 def submission_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
     """The cache key of a paid job: what it is made of, never who pays for it."""
     credentials: GrokVideoCredentials | None = parameters.get("credentials")
-    base_url = credentials.base_url if credentials else GrokVideoSettings().base_url
-    model = parameters.get("model") or (
-        credentials.model if credentials else GrokVideoSettings().model
-    )
+    # A task called without a block takes its settings from the environment, as its body will.
+    options = credentials or GrokVideoSettings.from_env()
+    base_url, model = options.base_url, parameters.get("model") or options.model
     fingerprint = parameters.get("fingerprint") or _video_input(parameters["video"]).fingerprint()
     payload = json.dumps(
         ["grok-video-submit/1", base_url, model, parameters["prompt"],

@@ -8,11 +8,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from prefect_grok_video._version import __version__
-from prefect_grok_video.client import AsyncGrokVideoClient, GrokVideoClient
+from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.models import DownloadResult, JobError, Usage, VideoJob, VideoResult
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
 from prefect_grok_video.settings import GrokVideoSettings
+from prefect_grok_video.sync_client import GrokVideoClient
 
 if TYPE_CHECKING:
     from prefect_grok_video.blocks import GrokVideoCredentials as GrokVideoCredentials

@@ -626,25 +626,19 @@ _NO_KEY = (
 
 def _environment_credentials() -> Any:
     """A `GrokVideoCredentials` from the `GROK_VIDEO_*` variables; `_UsageError` without a key."""
-    from pydantic import ValidationError
-
+    from prefect_grok_video.errors import ConfigurationError
     from prefect_grok_video.settings import GrokVideoSettings
 
     try:
-        settings = GrokVideoSettings()
-    except ValidationError:
-        settings = None  # from_settings below names the bad variables
-    else:
-        if settings.api_key is None or not settings.api_key.get_secret_value().strip():
-            raise _UsageError(_NO_KEY)
-    _prepare_prefect()
-    from prefect_grok_video.blocks import GrokVideoCredentials
-    from prefect_grok_video.errors import ConfigurationError
-
-    try:
-        return GrokVideoCredentials.from_settings(settings)
+        settings = GrokVideoSettings.from_env()
     except ConfigurationError as exc:
         raise _UsageError(str(exc)) from None
+    if settings.api_key is None or not settings.api_key.get_secret_value().strip():
+        raise _UsageError(_NO_KEY)
+    _prepare_prefect()
+    from prefect_grok_video.blocks import GrokVideoCredentials
+
+    return GrokVideoCredentials.from_settings(settings)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -692,21 +686,15 @@ def _add_validate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from prefect_grok_video.errors import ManifestError
+    from prefect_grok_video.errors import ConfigurationError, ManifestError
     from prefect_grok_video.manifest import load_manifest
-    from prefect_grok_video.settings import (
-        DEFAULT_MAX_UPLOAD_BYTES,
-        DEFAULT_MODEL,
-        GrokVideoSettings,
-    )
+    from prefect_grok_video.settings import ClientOptions, GrokVideoSettings
 
     try:
-        settings = GrokVideoSettings()
-        default_model, limit = settings.model, settings.max_upload_bytes
-    except ValidationError:  # a bad GROK_VIDEO_* variable is run's business, not validate's
-        default_model, limit = DEFAULT_MODEL, DEFAULT_MAX_UPLOAD_BYTES
+        options: ClientOptions = GrokVideoSettings.from_env()
+    except ConfigurationError:  # a bad GROK_VIDEO_* variable is run's business, not validate's
+        options = ClientOptions()
+    default_model, limit = options.model, options.max_upload_bytes
     try:
         manifest = load_manifest(args.manifest, default_model=default_model, max_upload_bytes=limit)
     except ManifestError as exc:

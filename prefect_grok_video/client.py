@@ -1,62 +1,44 @@
-"""HTTP clients for the Grok video extension API: `AsyncGrokVideoClient` and its sync facade.
+"""The async client of the Grok video API: `AsyncGrokVideoClient`.
 
 >>> async with AsyncGrokVideoClient.from_settings() as client:
 ...     request_id = await client.submit_extension(video="clip.mp4", prompt="the sun rises")
 ...     job = await client.wait_for_video(request_id)
 ...     result = await client.download(job.raise_for_status().video.url, "out/clip.mp4")
 
-What is retried, and what never is, is set out in `prefect_grok_video.policies`.
+What is retried, and what never is, is set out in `prefect_grok_video.policies`; what the
+service's answers mean, in `prefect_grok_video.responses`; how results are fetched, in
+`prefect_grok_video.downloads`. `GrokVideoClient` (`prefect_grok_video.sync_client`) is the
+synchronous face of this one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import glob
-import hashlib
 import logging
 import os
-import socket
-import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import anyio
-import fsspec
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from prefect_grok_video._version import __version__
+from prefect_grok_video.downloads import Downloader
 from prefect_grok_video.errors import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
     ConfigurationError,
-    DownloadError,
     GrokVideoError,
-    InvalidRequestError,
-    NotFoundError,
     PollTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServiceError,
-    SubmitOutcomeUnknownError,
-    UnknownModelError,
-    redact,
 )
-from prefect_grok_video.inputs import (
-    VideoInput,
-    check_duration,
-    check_prompt,
-    is_storage_url,
-    resolve_video,
-)
+from prefect_grok_video.inputs import VideoInput, check_duration, check_prompt, resolve_video
 from prefect_grok_video.models import DownloadResult, VideoJob
-from prefect_grok_video.policies import LatencyHistory, PollPolicy, RetryPolicy
+from prefect_grok_video.policies import LatencyHistory, PollPolicy, RetryPolicy, retrying
+from prefect_grok_video.responses import (
+    api_error,
+    parse_job,
+    parse_request_id,
+    transport_error,
+)
 from prefect_grok_video.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -67,54 +49,28 @@ from prefect_grok_video.settings import (
     check_base_url,
 )
 
-__all__ = ["AsyncGrokVideoClient", "GrokVideoClient"]
+__all__ = ["AsyncGrokVideoClient"]
 
 T = TypeVar("T")
 Logger = logging.Logger | logging.LoggerAdapter
 _KNOWN_STATUSES = frozenset({"pending", "done", "failed", "expired"})
-#: Errors raised before a request's first byte left: it can be sent again safely.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
-             httpx.WriteTimeout, httpx.UnsupportedProtocol)  # fmt: skip
+#: Connections kept for API calls (submits and polls); downloads have a pool of their own.
+_API_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), if any."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _service_message(response: httpx.Response) -> tuple[str, str | None]:
-    """(message, code) from an error response, whatever shape the service used."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return (text[:300] or response.reason_phrase or "no message"), None
-    if not isinstance(body, dict):
-        return str(body)[:300], None
-    error, code = body.get("error"), body.get("code")
-    if isinstance(error, dict):
-        code = error.get("code") or error.get("type") or code
-        error = error.get("message")
-    message = error or body.get("message") or body.get("detail") or response.reason_phrase
-    return str(message)[:500], (str(code) if code is not None else None)
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 class AsyncGrokVideoClient:
-    """An async client of the Grok video extension API over one httpx connection pool.
+    """An async client of the Grok video API.
 
-    Use it as an async context manager (or call `aclose()`). `transport` replaces the network,
-    for tests (`httpx.MockTransport`, respx). The API key is sent only to `base_url`; result
-    URLs, which live on other hosts, are fetched without it.
+    Use it as an async context manager (or call `aclose()`). Every option is an argument:
+    nothing is read from the environment here (`from_settings` does that, once). `transport`
+    replaces the network for tests (`httpx.MockTransport`, respx), for API calls and downloads
+    alike. The API key is sent only to `base_url`; result URLs, on other hosts, are fetched
+    without it, over a connection pool of their own.
     """
 
     def __init__(
@@ -146,14 +102,8 @@ class AsyncGrokVideoClient:
         self.base_url = base
         self.model = model
         self.retry = retry or RetryPolicy()
-        try:
-            self.poll = poll or PollPolicy.from_env()
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            name = f"GROK_VIDEO_{str(error['loc'][0]).upper()}"
-            raise ConfigurationError(f"bad setting {name}: {error['msg']}") from None
+        self.poll = poll or PollPolicy()
         self.max_upload_bytes = max_upload_bytes
-        self.max_download_bytes = max_download_bytes
         self.logger: Logger = logger or logging.getLogger("prefect_grok_video")
         #: Awaited right before each submit attempt (retries too) goes on the wire: a rate
         #: limiter placed as late as possible, so that submissions reach the service as evenly
@@ -166,25 +116,31 @@ class AsyncGrokVideoClient:
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": f"prefect-grok-video/{__version__}"},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=_API_LIMITS,
+        )
+        self._downloads = Downloader(
+            timeout=self._http.timeout,
+            max_bytes=max_download_bytes,
+            retry=self.retry,
+            logger=self.logger,
+            transport=transport,
+            secrets=[key.get_secret_value()],
         )
 
     @classmethod
     def from_settings(
         cls, settings: GrokVideoSettings | None = None, **overrides: Any
     ) -> AsyncGrokVideoClient:
-        """A client configured from `GROK_VIDEO_*` environment variables (or `settings`)."""
-        settings = settings or GrokVideoSettings()
-        options: dict[str, Any] = {
-            "api_key": settings.api_key or "",
-            "base_url": settings.base_url,
-            "model": settings.model,
-            "timeout": settings.timeout,
-            "max_upload_bytes": settings.max_upload_bytes,
-            "max_download_bytes": settings.max_download_bytes,
-        }
-        options.update(overrides)
-        return cls(**options)
+        """A client from `settings` (default: read from `GROK_VIDEO_*` variables, once);
+        `overrides` go to the constructor."""
+        settings = settings or GrokVideoSettings.from_env()
+        arguments = {"api_key": settings.api_key or "", **settings.client_arguments()}
+        return cls(**{**arguments, **overrides})
+
+    @property
+    def max_download_bytes(self) -> int:
+        """Largest result accepted by `download`."""
+        return self._downloads.max_bytes
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -196,8 +152,9 @@ class AsyncGrokVideoClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close both connection pools."""
         await self._http.aclose()
+        await self._downloads.aclose()
 
     # -- the API -----------------------------------------------------------------------------
 
@@ -240,18 +197,7 @@ class AsyncGrokVideoClient:
                 ),
             )
 
-        response = await self._send(build, operation="submit")
-        try:
-            request_id = response.json()["request_id"]
-            if not isinstance(request_id, str) or not request_id:
-                raise ValueError(request_id)
-        except (ValueError, KeyError, TypeError):
-            raise SubmitOutcomeUnknownError(
-                f"submit answered HTTP {response.status_code} without a request_id; a job may "
-                "have been created and billed: check the provider's console before submitting "
-                "again",
-                status_code=response.status_code,
-            ) from None
+        request_id = await self._send(build, operation="submit", parse=parse_request_id)
         self.logger.debug(
             "Submitted %s (%s, %ss, model %s) as request %s",
             source.describe(), _short(prompt), duration, model, request_id,
@@ -268,29 +214,12 @@ class AsyncGrokVideoClient:
                 "GET", f"videos/{request_id}", headers=self._auth_headers()
             )
 
-        def parse(response: httpx.Response) -> VideoJob:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                try:
-                    return VideoJob.model_validate({**body, "request_id": request_id})
-                except ValidationError as exc:
-                    # Field names and rules only: the values may hold anything, even a key.
-                    problem = "; ".join(
-                        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                    )
-            else:
-                problem = "not a JSON object"
-            raise ResponseFormatError(
-                f"poll answered HTTP {response.status_code} with a body that is not a job "
-                f"({_short(problem, 120)})",
-                status_code=response.status_code,
-                request_id=request_id,
-            )
-
-        return await self._send(build, operation="poll", request_id=request_id, parse=parse)
+        return await self._send(
+            build,
+            operation="poll",
+            request_id=request_id,
+            parse=lambda response: parse_job(response, request_id),
+        )
 
     async def wait_for_video(
         self,
@@ -361,121 +290,27 @@ class AsyncGrokVideoClient:
     async def download(
         self, url: str, destination: str | os.PathLike[str], *, max_bytes: int | None = None
     ) -> DownloadResult:
-        """Stream the video at `url` to `destination` and return its size and sha256.
-
-        `destination` is a file path or a storage URL (`s3://…`, `memory://…`). The file appears
-        only when complete: bytes go to a temporary file, whose length is checked before it is
-        renamed (or, for storage URLs, uploaded under a temporary name and moved) into place.
-        Refuses non-http(s) URLs and files over `max_bytes` (default: `max_download_bytes`).
-        """
-        limit = max_bytes or self.max_download_bytes
-        target = httpx.URL(url)
-        if target.scheme not in ("http", "https"):
-            raise DownloadError(
-                f"refusing to download from a {target.scheme or 'relative'!s} URL; only http(s)",
-                retryable=False,
-            )
-        destination = os.fspath(destination)
-        if not is_storage_url(destination):
-            path = Path(fsspec.core.strip_protocol(destination))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return await self._retrying(
-                "download", lambda: self._download_once(target, path, limit)
-            )
-        with tempfile.TemporaryDirectory(prefix="grok-video-") as folder:
-            local = Path(folder) / "video.mp4"
-            result = await self._retrying(
-                "download", lambda: self._download_once(target, local, limit)
-            )
-            await anyio.to_thread.run_sync(_publish, local, destination)
-        return DownloadResult(path=destination, size=result.size, sha256=result.sha256)
-
-    async def _download_once(self, url: httpx.URL, path: Path, limit: int) -> DownloadResult:
-        _remove_stale_partials(path)
-        partial = path.with_name(f".{path.name}.{_PART_OWNER}-{uuid.uuid4().hex[:8]}.part")
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            async with self._http.stream("GET", url) as response:
-                status = response.status_code
-                if status >= 400:
-                    # 5xx, 408 and 429 may pass; other refusals will not change on their own.
-                    transient = status >= 500 or status in (408, 429)
-                    gone = status in (401, 403, 404, 410)
-                    raise DownloadError(
-                        f"download answered HTTP {status}"
-                        + ("; the result URL may have expired (24 h)" if gone else ""),
-                        status_code=status,
-                        retryable=transient,
-                    )
-                declared = response.headers.get("Content-Length", "")
-                # A compressed body's length says nothing about the file's.
-                encoded = response.headers.get("Content-Encoding", "identity") != "identity"
-                expected = int(declared) if declared.isdigit() and not encoded else None
-                if expected is not None and expected > limit:
-                    raise DownloadError(
-                        f"the video is {expected} bytes, over the {limit}-byte download limit "
-                        "(GROK_VIDEO_MAX_DOWNLOAD_BYTES)",
-                        retryable=False,
-                    )
-                with open(partial, "wb") as f:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            raise DownloadError(
-                                f"the video exceeds the {limit}-byte download limit",
-                                retryable=False,
-                            )
-                        digest.update(chunk)
-                        f.write(chunk)
-                    f.flush()
-                    os.fsync(f.fileno())
-            if expected is not None and size != expected:
-                raise DownloadError(f"download ended after {size} of {expected} bytes")
-            os.replace(partial, path)
-        except httpx.HTTPError as exc:
-            failure = DownloadError(f"download failed: {type(exc).__name__}: {self._clean(exc)}")
-        else:
-            self.logger.debug("Downloaded %s bytes to %s", size, path)
-            return DownloadResult(path=str(path), size=size, sha256=digest.hexdigest())
-        finally:
-            partial.unlink(missing_ok=True)
-        raise failure
+        """Stream the video at `url` to `destination`; see `Downloader.download`."""
+        return await self._downloads.download(url, destination, max_bytes=max_bytes)
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def _auth_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}", **(extra or {})}
 
-    async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run `attempt` until it succeeds or fails in a way `self.retry` will not retry."""
-        count, start = 0, time.monotonic()
-        while True:
-            count += 1
-            try:
-                return await attempt()
-            except GrokVideoError as error:
-                delay = self.retry.delay(count, getattr(error, "retry_after", None))
-                if not error.retryable or not self.retry.allows(
-                    count, time.monotonic() - start, delay
-                ):
-                    raise
-                self.logger.warning(
-                    "%s attempt %d failed (%s); retrying in %.1fs", operation, count, error, delay
-                )
-                await asyncio.sleep(delay)
-
     async def _send(
         self,
         build: Callable[[], httpx.Request],
         *,
         operation: str,
+        parse: Callable[[httpx.Response], T],
         request_id: str | None = None,
-        parse: Callable[[httpx.Response], T] | None = None,
-    ) -> Any:
-        """Send a request built by `build`, retrying what `policies` says is safe to retry."""
+    ) -> T:
+        """Send a request built by `build` and `parse` its answer, retrying what `policies`
+        says is safe to retry (a malformed answer to a poll, too)."""
+        secrets = [self._api_key.get_secret_value()]
 
-        async def attempt() -> Any:
+        async def attempt() -> T:
             request = build()
             if operation == "submit" and self.pace is not None:
                 await self.pace()
@@ -484,231 +319,13 @@ class AsyncGrokVideoClient:
             except httpx.TransportError as exc:
                 # Raised outside this handler, so that no error carries the transport error
                 # (whose text is not redacted) as its context.
-                failure = self._transport_error(exc, operation, request_id)
+                failure = transport_error(
+                    exc, operation, request_id, base_url=self.base_url, secrets=secrets
+                )
             else:
                 if not response.is_success:
-                    raise self._api_error(response, operation, request_id)
-                return response if parse is None else parse(response)
+                    raise api_error(response, operation, request_id, secrets)
+                return parse(response)
             raise failure
 
-        return await self._retrying(operation, attempt)
-
-    def _transport_error(
-        self, exc: httpx.TransportError, operation: str, request_id: str | None
-    ) -> GrokVideoError:
-        """The error for a request that got no answer: safe to resend only if never sent."""
-        what = f"{type(exc).__name__}: {self._clean(exc)}"
-        if isinstance(exc, _NOT_SENT):
-            return APIConnectionError(
-                f"{operation}: could not reach {self.base_url} ({what})", request_id=request_id
-            )
-        if operation == "submit":
-            return SubmitOutcomeUnknownError(
-                f"submit was sent but no answer came ({what}); a job may have been created "
-                "and billed: check before submitting again"
-            )
-        return APIConnectionError(f"{operation}: no answer ({what})", request_id=request_id)
-
-    def _clean(self, exc: BaseException) -> str:
-        return redact(str(exc), [self._api_key.get_secret_value()])
-
-    def _api_error(
-        self, response: httpx.Response, operation: str, request_id: str | None
-    ) -> GrokVideoError:
-        """The error for an HTTP error answer (the API key is redacted from anything echoed)."""
-        secrets = [self._api_key.get_secret_value()]
-        message, code = _service_message(response)
-        message = redact(message, secrets)
-        code = redact(code, secrets) if code else None
-        status = response.status_code
-        text = f"{operation} refused with HTTP {status}: {message}"
-        context: dict[str, Any] = {"status_code": status, "code": code, "request_id": request_id}
-        mentions_model = "model" in f"{code} {message}".lower()
-        if status in (401, 403):
-            return AuthenticationError(
-                f"{text} (check GROK_VIDEO_API_KEY or the credentials block, and the key's "
-                "permissions)",
-                **context,
-            )
-        if status == 429:
-            return RateLimitError(
-                text,
-                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
-                **context,
-            )
-        if status == 504 and operation == "submit":
-            return SubmitOutcomeUnknownError(
-                f"{text}: a gateway gave up waiting, the job may have been created and billed; "
-                "check before submitting again",
-                **context,
-            )
-        if status >= 500:
-            return ServiceError(text, **context)
-        if operation == "submit" and (status == 404 or (status == 400 and mentions_model)):
-            return UnknownModelError(
-                f"{text} (check the model id and that it can extend videos)", **context
-            )
-        if status == 404:
-            return NotFoundError(text, **context)
-        if status in (400, 411, 413, 422):
-            return InvalidRequestError(text, **context)
-        return APIError(text, **context)
-
-
-#: Who writes a temporary download file: `<host>-<pid>`, so a later run on the same host can
-#: tell the leftovers of a killed process from a download still in progress.
-_PART_OWNER = f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
-#: Leftovers of other hosts (a shared folder) are removed only after this long.
-_STALE_PART_SECONDS = 24 * 3600
-
-
-def _remove_stale_partials(path: Path) -> None:
-    """Remove temporary files of earlier downloads to `path` whose writer is gone.
-
-    A process killed mid-download cannot remove its `.part` file; the next download of the
-    same file does, when the writer ran on this host and is no longer alive (or, from another
-    host, after a day), so no partial file is left beside the videos.
-    """
-    host = socket.gethostname().replace("-", "_")
-    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        owner = part.name[len(path.name) + 2 : -len(".part")].rsplit("-", 1)[0]
-        writer_host, _, pid = owner.rpartition("-")
-        try:
-            if writer_host == host and pid.isdigit():
-                if _alive(int(pid)):
-                    continue
-            elif time.time() - part.stat().st_mtime < _STALE_PART_SECONDS:
-                continue
-            part.unlink()
-        except FileNotFoundError:
-            continue
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _publish(local: Path, destination: str) -> None:
-    """Upload `local` to the storage URL `destination` under a temporary name, then move it."""
-    fs, path = fsspec.core.url_to_fs(destination)
-    parent = path.rsplit("/", 1)[0]
-    if parent and parent != path:
-        fs.makedirs(parent, exist_ok=True)
-    partial = f"{path}.{uuid.uuid4().hex[:8]}.part"
-    try:
-        fs.put_file(str(local), partial)
-        fs.mv(partial, path)
-    except Exception as exc:
-        raise DownloadError(f"could not store the video at {destination}: {exc}") from exc
-    finally:
-        if fs.exists(partial):
-            fs.rm(partial)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-class GrokVideoClient:
-    """The synchronous face of `AsyncGrokVideoClient`: same constructor, same methods.
-
-    The async client runs on a private event loop in a background thread, so this works from
-    plain scripts and from code that already runs an event loop (notebooks, sync Prefect tasks).
-    """
-
-    def __init__(self, api_key: str | SecretStr, **options: Any) -> None:
-        self._start(lambda: AsyncGrokVideoClient(api_key, **options))
-
-    @classmethod
-    def from_settings(
-        cls, settings: GrokVideoSettings | None = None, **overrides: Any
-    ) -> GrokVideoClient:
-        """A client configured from `GROK_VIDEO_*` environment variables (or `settings`)."""
-        client = cls.__new__(cls)
-        client._start(lambda: AsyncGrokVideoClient.from_settings(settings, **overrides))
-        return client
-
-    def _start(self, build: Callable[[], AsyncGrokVideoClient]) -> None:
-        """Build the async client on the background loop, which its connection pool needs."""
-        self._runner = _LoopThread()
-        try:
-            self._async = self._runner.run(_call(build))
-        except BaseException:
-            self._runner.stop()
-            raise
-
-    @property
-    def base_url(self) -> str:
-        return self._async.base_url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
-
-    def __enter__(self) -> GrokVideoClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool and stop the background loop."""
-        if self._runner.running:
-            self._runner.run(self._async.aclose())
-            self._runner.stop()
-
-    def submit_extension(self, **kwargs: Any) -> str:
-        """See `AsyncGrokVideoClient.submit_extension`."""
-        return self._runner.run(self._async.submit_extension(**kwargs))
-
-    def get_video(self, request_id: str) -> VideoJob:
-        """See `AsyncGrokVideoClient.get_video`."""
-        return self._runner.run(self._async.get_video(request_id))
-
-    def wait_for_video(self, request_id: str, **kwargs: Any) -> VideoJob:
-        """See `AsyncGrokVideoClient.wait_for_video`."""
-        return self._runner.run(self._async.wait_for_video(request_id, **kwargs))
-
-    def download(
-        self, url: str, destination: str | os.PathLike[str], **kwargs: Any
-    ) -> DownloadResult:
-        """See `AsyncGrokVideoClient.download`."""
-        return self._runner.run(self._async.download(url, destination, **kwargs))
-
-
-async def _call(build: Callable[[], T]) -> T:
-    return build()
-
-
-class _LoopThread:
-    """An event loop running in a daemon thread, to call coroutines from synchronous code."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="grok-video-client", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            future.cancel()
-            raise
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        return await retrying(self.retry, self.logger, operation, attempt)

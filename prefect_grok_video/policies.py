@@ -30,12 +30,20 @@ should finish at its observed pace; without progress the interval grows geometri
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-__all__ = ["LatencyHistory", "PollPolicy", "PollTracker", "RetryPolicy"]
+from prefect_grok_video.errors import GrokVideoError
+
+__all__ = ["LatencyHistory", "PollPolicy", "PollTracker", "RetryPolicy", "retrying"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,28 @@ class RetryPolicy:
         return attempt < self.max_attempts and elapsed + delay <= self.max_elapsed
 
 
+async def retrying(
+    policy: RetryPolicy,
+    logger: logging.Logger | logging.LoggerAdapter,
+    operation: str,
+    attempt: Callable[[], Awaitable[T]],
+) -> T:
+    """Run `attempt` until it succeeds or fails in a way `policy` will not retry."""
+    count, start = 0, time.monotonic()
+    while True:
+        count += 1
+        try:
+            return await attempt()
+        except GrokVideoError as error:
+            delay = policy.delay(count, getattr(error, "retry_after", None))
+            if not error.retryable or not policy.allows(count, time.monotonic() - start, delay):
+                raise
+            logger.warning(
+                "%s attempt %d failed (%s); retrying in %.1fs", operation, count, error, delay
+            )
+            await asyncio.sleep(delay)
+
+
 @dataclass(frozen=True)
 class PollPolicy:
     """How a job is polled until it ends. Defaults suit jobs of 30 s to 5 min."""
@@ -78,18 +108,6 @@ class PollPolicy:
     #: Aim this far past the estimated finish (a fraction of the time left), so a poll rarely
     #: lands just before the job ends.
     overshoot: float = 0.05
-
-    @classmethod
-    def from_env(cls) -> PollPolicy:
-        """The policy with `GROK_VIDEO_POLL_FIRST`, `_MIN_INTERVAL` and `_MAX_INTERVAL` applied."""
-        from prefect_grok_video.settings import GrokVideoSettings
-
-        settings = GrokVideoSettings()
-        return cls(
-            first_poll=settings.poll_first,
-            min_interval=settings.poll_min_interval,
-            max_interval=max(settings.poll_max_interval, settings.poll_min_interval),
-        )
 
     def tracker(
         self, started: float | None = None, history: LatencyHistory | None = None

@@ -7,10 +7,17 @@
   real rate limit back). Every server is stopped at the end of the test.
 
 Use `server.base_url`, `server.api_key` (or `server.headers`) and `server.state` for counters.
+
+- `emulator_process(*flags)`: start `grok-video emulator` in a process of its own (the command
+  line's flags, e.g. `--no-rate-limit`), for tests where sharing this process's GIL with the
+  server would change what is measured; returns its base URL. Stopped after the test.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +25,7 @@ import pytest
 
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 
-__all__ = ["TEST_KNOBS", "emulator", "emulator_factory"]
+__all__ = ["TEST_KNOBS", "emulator", "emulator_factory", "emulator_process"]
 
 #: Knobs of the `emulator` fixture: quick jobs, no rate limit.
 TEST_KNOBS: dict[str, Any] = {"latency": 0.2, "submit_rate": None}
@@ -49,3 +56,27 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
 def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
     """A started emulator with `TEST_KNOBS`, on a free port, with fresh state."""
     return emulator_factory()
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[Callable[..., str]]:
+    """Start `grok-video emulator` processes with the given flags; return each one's base URL."""
+    processes: list[subprocess.Popen] = []
+
+    def start(*flags: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect_grok_video.cli", "emulator", "--port", "0", *flags],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        processes.append(process)
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = re.search(r"GROK_VIDEO_BASE_URL=(\S+)", line)
+            if match:
+                return match.group(1)
+        raise AssertionError("the emulator did not print its URL")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)

@@ -230,7 +230,11 @@ def test_from_settings_reads_the_environment(monkeypatch):
     monkeypatch.setenv("GROK_VIDEO_CONNECT_TIMEOUT", "3")
     monkeypatch.setenv("GROK_VIDEO_READ_TIMEOUT", "12.5")
     monkeypatch.setenv("GROK_VIDEO_WRITE_TIMEOUT", "99")
+    monkeypatch.setenv("GROK_VIDEO_MAX_DOWNLOAD_BYTES", "1000")
+    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "0.5")
     block = GrokVideoCredentials.from_settings()
+    assert block.max_download_bytes == 1000
+    assert block.get_client().poll.first_poll == 0.5
     assert block.api_key.get_secret_value() == CANARY
     assert block.base_url == "https://api.x.ai/v1"
     assert block.model == "grok-video-test"
@@ -242,6 +246,53 @@ def test_from_settings_takes_explicit_settings():
     block = GrokVideoCredentials.from_settings(settings)
     assert block.api_key.get_secret_value() == "k-explicit"
     assert block.base_url == "http://127.0.0.1:9/v1"
+
+
+#: Where each setting shows on a client built from it; a setting missing here fails the test
+#: below, so a new one cannot be added without reaching the client.
+REACHES_THE_CLIENT = {
+    "api_key": (SecretStr("k-every-field"), lambda c: c._api_key),
+    "base_url": ("http://127.0.0.1:9/every", lambda c: c.base_url),
+    "model": ("grok-other-model", lambda c: c.model),
+    "connect_timeout": (1.5, lambda c: c._http.timeout.connect),
+    "read_timeout": (2.5, lambda c: c._http.timeout.read),
+    "write_timeout": (3.5, lambda c: c._http.timeout.write),
+    "max_upload_bytes": (1234, lambda c: c.max_upload_bytes),
+    "max_download_bytes": (5678, lambda c: c.max_download_bytes),
+    "poll_first": (0.25, lambda c: c.poll.first_poll),
+    "poll_min_interval": (0.5, lambda c: c.poll.min_interval),
+    "poll_max_interval": (7.0, lambda c: c.poll.max_interval),
+}
+
+
+@pytest.mark.parametrize("build", ["async", "sync", "client_from_settings"])
+def test_every_setting_reaches_the_client(build):
+    assert set(REACHES_THE_CLIENT) == set(GrokVideoSettings.model_fields)
+    values = {name: value for name, (value, _) in REACHES_THE_CLIENT.items()}
+    settings = GrokVideoSettings(**values)
+    for name, value in values.items():
+        assert getattr(settings, name) != GrokVideoSettings.model_fields[name].default, name
+    if build == "client_from_settings":
+        client = AsyncGrokVideoClient.from_settings(settings)
+    else:
+        block = GrokVideoCredentials.from_settings(settings)
+        client = block.get_client() if build == "async" else block.get_sync_client()._async
+    for name, (value, seen) in REACHES_THE_CLIENT.items():
+        assert seen(client) == value, name
+    # the download pool waits as long for an answer as the API pool
+    assert client._downloads._http.timeout.read == client._http.timeout.read
+
+
+def test_an_explicit_client_ignores_the_environment(monkeypatch):
+    """Arguments rule: an unrelated bad GROK_VIDEO_* variable breaks nothing, and a good one
+    changes nothing, for a client built with explicit arguments."""
+    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "not-a-number")
+    monkeypatch.setenv("GROK_VIDEO_MAX_DOWNLOAD_BYTES", "1000")
+    client = AsyncGrokVideoClient("k", base_url="http://127.0.0.1:9/v1", poll=FAST_POLL)
+    assert client.poll == FAST_POLL
+    assert client.max_download_bytes == GrokVideoSettings.model_fields["max_download_bytes"].default
+    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "42")
+    assert AsyncGrokVideoClient("k").poll == PollPolicy()
 
 
 @pytest.mark.parametrize("key", [None, "", "  "])

@@ -225,45 +225,29 @@ def test_readme_client_example_runs_against_the_emulator(emulator, tmp_path):
 
 
 @pytest.mark.slow
-def test_uploading_a_200mb_file_keeps_memory_flat(tmp_path):
+def test_uploading_a_200mb_file_keeps_memory_flat(tmp_path, emulator_process):
     """Stream a 220 MB file to an emulator in another process; the client's peak RSS must grow
     by less than 60 MB (the body is 293 MB of base64)."""
     from fixtures_media import make_large_mp4
 
     video = make_large_mp4(tmp_path / "big.mp4", 220 * 1024 * 1024)
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "prefect_grok_video.cli", "emulator", "--port", "0",
-         "--latency", "0.1", "--no-rate-limit"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        base_url = None
-        for line in emulator.stdout:
-            match = re.search(r"GROK_VIDEO_BASE_URL=(\S+)", line)
-            if match:
-                base_url = match.group(1)
-                break
-        assert base_url, "the emulator did not print its URL"
-        script = textwrap.dedent(f"""
-            import resource
-            from prefect_grok_video import GrokVideoClient
-            client = GrokVideoClient("emulator-key", base_url={base_url!r})
-            client.submit_extension(video="https://warm.up/a.mp4", prompt="warm up")
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            client.submit_extension(video={str(video)!r}, prompt="big one")
-            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            print((after - before) / 1024)
-        """)
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=240
-        )
-        assert done.returncode == 0, done.stderr
-        growth_mb = float(done.stdout.strip())
-        print(f"peak RSS growth while uploading 220 MB: {growth_mb:.1f} MB")
-        assert growth_mb < 60
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+    base_url = emulator_process("--latency", "0.1", "--no-rate-limit")
+    script = textwrap.dedent(f"""
+        import resource
+        from prefect_grok_video import GrokVideoClient
+        client = GrokVideoClient("emulator-key", base_url={base_url!r})
+        client.submit_extension(video="https://warm.up/a.mp4", prompt="warm up")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        client.submit_extension(video={str(video)!r}, prompt="big one")
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) / 1024)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    growth_mb = float(done.stdout.strip())
+    print(f"peak RSS growth while uploading 220 MB: {growth_mb:.1f} MB")
+    assert growth_mb < 60
 
 
 async def test_without_progress_later_jobs_are_polled_around_their_peers_latency(

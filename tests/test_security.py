@@ -44,7 +44,8 @@ from fixtures_prefect import drain_prefect_workers
 from prefect import flow
 
 from prefect_grok_video.blocks import GrokVideoCredentials
-from prefect_grok_video.client import AsyncGrokVideoClient, GrokVideoClient
+from prefect_grok_video.client import AsyncGrokVideoClient
+from prefect_grok_video.sync_client import GrokVideoClient
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.errors import GrokVideoError
 from prefect_grok_video.flows import extend_videos, submit_extension, wait_for_video
