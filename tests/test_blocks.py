@@ -270,7 +270,7 @@ def test_every_setting_reaches_the_client(build):
     assert set(REACHES_THE_CLIENT) == set(GrokVideoSettings.model_fields)
     values = {name: value for name, (value, _) in REACHES_THE_CLIENT.items()}
     settings = GrokVideoSettings(**values)
-    for name, value in values.items():
+    for name in values:
         assert getattr(settings, name) != GrokVideoSettings.model_fields[name].default, name
     if build == "client_from_settings":
         client = AsyncGrokVideoClient.from_settings(settings)

@@ -75,7 +75,7 @@ async def test_downloads_have_a_connection_pool_of_their_own(emulator_process, t
             ended.append(time.monotonic())
 
         async def started_downloads() -> int:
-            stats = (await client._http.get("_emulator/stats", headers=client._auth_headers()))
+            stats = await client._http.get("_emulator/stats", headers=client._auth_headers())
             return sum(stats.json()["downloads"].values())
 
         downloads = [asyncio.ensure_future(fetch(n)) for n in range(DOWNLOADS)]

@@ -45,13 +45,13 @@ from prefect import flow
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
-from prefect_grok_video.sync_client import GrokVideoClient
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.errors import GrokVideoError
 from prefect_grok_video.flows import extend_videos, submit_extension, wait_for_video
 from prefect_grok_video.flows.tasks import shared_client
 from prefect_grok_video.policies import RetryPolicy
 from prefect_grok_video.settings import GrokVideoSettings
+from prefect_grok_video.sync_client import GrokVideoClient
 
 pytestmark = pytest.mark.slow
 
