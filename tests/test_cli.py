@@ -319,6 +319,34 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     assert not noise, everything
 
 
+@pytest.mark.slow
+def test_run_writes_to_file_urls_and_obeys_the_download_limit(tmp_path, emulator, prefect_server):
+    """`--output file:///abs/path` writes under /abs/path (not ./file:/abs/path), and
+    GROK_VIDEO_MAX_DOWNLOAD_BYTES reaches the client the run downloads with."""
+    manifest = _manifest(tmp_path / "m.csv", [
+        {"id": "far", "video": "https://cdn.test/a.mp4", "prompt": "file url", "duration": 3},
+    ])  # fmt: skip
+    target = tmp_path / "elsewhere" / "videos"
+    env = _environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server)
+    done = _cli("run", str(manifest), "--output", target.as_uri(), "--report", "r.json",
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in target.iterdir()] == ["far.mp4"]
+    assert not (tmp_path / "file:").exists()
+    assert _report(tmp_path / "r.json")["far"]["output"] == str(target / "far.mp4")
+
+    _manifest(manifest, [
+        {"id": "big", "video": "https://cdn.test/b.mp4", "prompt": "too big", "duration": 3},
+    ])  # fmt: skip
+    done = _cli("run", str(manifest), "--output", str(tmp_path / "small"), "--report", "r.json",
+                env={**env, "GROK_VIDEO_MAX_DOWNLOAD_BYTES": "1000"}, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    item = _report(tmp_path / "r.json")["big"]
+    assert item["status"] == "failed" and item["error"]["code"] == "download"
+    assert "1000-byte download limit" in item["error"]["message"]
+    assert not (tmp_path / "small" / "big.mp4").exists()
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 

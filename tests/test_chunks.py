@@ -1,0 +1,64 @@
+"""The parent of a chunked run, on the session's Prefect server, with its chunk runs played by
+a stand-in for `run_deployment` (the real fan-out across workers is in test_deployments.py)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from uuid import uuid4
+
+import fsspec
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.states import Completed
+
+from prefect_grok_video.flows import chunks, extend_videos
+from prefect_grok_video.report import ItemResult, RunReport
+
+PASSWORD = "s3cret-chunk-pw"
+
+
+@pytest.fixture
+def chunked(monkeypatch) -> list[dict]:
+    """Runs here act as runs of a deployment; each chunk run 'succeeds' every row it is given
+    and its parameters are recorded."""
+    started: list[dict] = []
+    monkeypatch.setattr(chunks.deployment, "get_id", lambda: str(uuid4()))
+    monkeypatch.setattr(chunks.deployment, "get_name", lambda: "test")
+
+    async def run_deployment(name: str, *, parameters: dict, flow_run_name: str, **_: object):
+        started.append(parameters)
+        first, last = (int(n) for n in parameters["rows"].split("-"))
+        items = [
+            ItemResult(id=f"r{n}", row=n, status="succeeded", source="https://cdn.test/x.mp4")
+            for n in range(first, last + 1)
+        ]
+        report = RunReport(manifest="chunk", output="/out", items=items,
+                           started_at="2026-12-01T00:00:00Z", finished_at="2026-12-01T00:00:01Z")  # fmt: skip
+        return SimpleNamespace(name=flow_run_name, state=Completed(data=report))
+
+    monkeypatch.setattr(chunks, "run_deployment", run_deployment)
+    return started
+
+
+async def test_a_chunked_report_shows_the_manifest_without_its_password(prefect_api, chunked):
+    manifest = f"memory://reader:{PASSWORD}@bucket/manifest.csv"
+    with fsspec.open(manifest, "w") as f:
+        f.write("id,video,prompt\n" + "".join(f"r{n},https://cdn.test/{n}.mp4,go\n"
+                                              for n in range(1, 6)))  # fmt: skip
+    state = await extend_videos(manifest, chunk_size=2, return_state=True)
+    report = await state.aresult()
+    assert [c["rows"] for c in chunked] == ["1-2", "3-4", "5-5"]
+    assert [item.row for item in report.items] == [1, 2, 3, 4, 5]
+    assert report.manifest == "memory://reader:***@bucket/manifest.csv"
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert artifacts
+    for artifact in artifacts:
+        assert PASSWORD not in json.dumps(artifact.data) + (artifact.description or "")
+    assert PASSWORD not in report.model_dump_json()
