@@ -4,6 +4,7 @@ a stand-in for `run_deployment` (the real fan-out across workers is in test_depl
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from uuid import uuid4
 
@@ -34,8 +35,10 @@ def chunked(monkeypatch) -> list[dict]:
             ItemResult(id=f"r{n}", row=n, status="succeeded", source="https://cdn.test/x.mp4")
             for n in range(first, last + 1)
         ]
-        report = RunReport(manifest="chunk", output="/out", items=items,
-                           started_at="2026-12-01T00:00:00Z", finished_at="2026-12-01T00:00:01Z")  # fmt: skip
+        when = datetime.now(timezone.utc)
+        report = RunReport(
+            manifest="chunk", output="/out", items=items, started_at=when, finished_at=when
+        )
         return SimpleNamespace(name=flow_run_name, state=Completed(data=report))
 
     monkeypatch.setattr(chunks, "run_deployment", run_deployment)
