@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import logging
 import os
 import signal
 import sys
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from prefect_grok_video.console import prepare_prefect, progress_listener, progress_mode, ui_hint
+from prefect_grok_video.report_text import format_report
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
-__all__ = ["build_parser", "copy_examples", "format_report", "main"]
+__all__ = ["build_parser", "copy_examples", "main"]
 
 
 def _probability(text: str) -> float:
@@ -208,258 +207,6 @@ def _check_readable(manifest: str) -> None:
         raise _UsageError(str(exc)) from None
 
 
-#: Console level of Prefect's log handler during `run` and `demo` (see `_prepare_prefect`).
-_CONSOLE_LEVEL_VARIABLE = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
-
-
-def _prepare_prefect() -> None:
-    """Settings that must be in place before Prefect is imported: no analytics, a quiet console."""
-    # Prefect logs every task run at INFO ("Finished in state Completed()"), three task runs
-    # per row, plus the client's lines: a console nobody can read. Prefect 3 lets the
-    # environment override any key of its logging config (PREFECT_LOGGING_[PATH]_[TO]_[KEY],
-    # see prefect/logging/logging.yml), so PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=WARNING
-    # raises the level of the *console* handler only: the loggers keep their levels and the
-    # API handler still sends every record to the Prefect server, so the UI has all the logs.
-    # (A filter on the console handler dropping task-run INFO was the alternative; it would
-    # leave the client's per-row INFO lines, which are logged on the flow run.) Warnings and
-    # errors (an invalid row, a moderated video, a resubmission) still reach the console;
-    # progress comes from our bar or lines instead. A value the user set wins (INFO shows
-    # everything again). It is set in this process's environment only, never the user's shell.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect gives its temporary server 20 s to start. The first one on a machine creates
-    # its database, which took 16-20 s on an idle 2-core machine (benchmarks/RESULTS.md) and
-    # longer under load: the first `grok-video demo` must not fail for want of patience.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    user_level = os.environ.get(_CONSOLE_LEVEL_VARIABLE)
-    os.environ.setdefault(_CONSOLE_LEVEL_VARIABLE, "WARNING")
-    if user_level is None and "prefect" in sys.modules:  # logging is already set up (main()
-        for handler in _prefect_console_handlers():  # called in-process): apply it directly
-            handler.setLevel(logging.WARNING)
-
-
-def _prefect_console_handlers() -> list[logging.Handler]:
-    """Prefect's console handlers, wherever the logging config attached them."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.Logger.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]  # fmt: skip
-    found: dict[int, logging.Handler] = {}
-    for logger in loggers:
-        for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                found[id(handler)] = handler
-    return list(found.values())
-
-
-class _PrintAbove:
-    """Stands in for a Prefect console handler's rich Console while a progress bar is live."""
-
-    # Prefect's handler writes to the real stderr, which would draw through the bar (rich
-    # unwraps its own stderr proxy): render each record with the handler's console (keeping its
-    # colours), then print that through the bar's console, which puts it above the bar.
-
-    def __init__(self, original: Any, live_console: Any) -> None:
-        self._original = original
-        self._live_console = live_console
-
-    def print(self, *objects: Any, **options: Any) -> None:
-        from rich.text import Text
-
-        with self._original.capture() as captured:
-            self._original.print(*objects, **options)
-        text = Text.from_ansi(captured.get().rstrip("\n"))
-        self._live_console.print(text, soft_wrap=True)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
-
-
-@contextlib.contextmanager
-def _logs_above(progress: Any) -> Iterator[None]:
-    """While a progress bar is live, print Prefect's console logs above it, not through it."""
-    handlers = [h for h in _prefect_console_handlers() if hasattr(h, "console")]
-    saved = [(handler, handler.console) for handler in handlers]
-    for handler, console in saved:
-        handler.console = _PrintAbove(console, progress.console)
-    try:
-        yield
-    finally:
-        for handler, console in saved:
-            handler.console = console
-
-
-class _LineProgress:
-    """Progress as one line per finished row (no terminal, or the bar is not wanted)."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.done = 0
-
-    def started(self, total: int) -> None:
-        self.total = total
-        print(f"Run started: {total} row{'s' * (total != 1)}", flush=True)
-
-    def finished(self, item: Any) -> None:
-        self.done += 1
-        error = item.error.code if item.error else None
-        code = f" ({error})" if error and error not in (item.status, "invalid_input") else ""
-        print(f"[{self.done}/{self.total}] {item.id}: {item.status}{code}", flush=True)
-
-
-class _BarProgress:
-    """Progress as a rich bar with counts by outcome, drawn on the terminal."""
-
-    def __init__(self, progress: Any) -> None:
-        self.progress = progress
-        self.counts: Counter[str] = Counter()
-        self.task = progress.add_task("starting Prefect", total=None, outcomes="")
-
-    def started(self, total: int) -> None:
-        self.progress.update(self.task, total=total, description="extending")
-
-    def finished(self, item: Any) -> None:
-        from prefect_grok_video.report import ITEM_STATUSES
-
-        self.counts[item.status] += 1
-        counts = [(status, self.counts[status]) for status in ITEM_STATUSES]
-        outcomes = ", ".join(f"{n} {status}" for status, n in counts if n)
-        self.progress.update(self.task, advance=1, outcomes=outcomes)
-
-
-@contextlib.contextmanager
-def _progress(mode: str) -> Iterator[Any]:
-    """A `RunListener` for `mode` ("bar", "lines" or "none"), live for the duration."""
-    if mode == "none":
-        yield None
-        return
-    if mode == "lines":
-        yield _LineProgress()
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[outcomes]}"),
-    )
-    with progress, _logs_above(progress):
-        yield _BarProgress(progress)
-
-
-def _progress_mode(no_progress: bool) -> str:
-    if no_progress:
-        return "none"
-    return "bar" if sys.stdout.isatty() else "lines"
-
-
-def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-#: Above this many rows the table lists only the rows that did not succeed.
-_FULL_TABLE_ROWS = 50
-_TABLE_COLUMNS = ("id", "status", "request_id", "output", "error")
-
-
-def _shown_output(path: str | None, root: str) -> str:
-    if not path:
-        return "-"
-    prefix = root.rstrip("/\\") + ("/" if "://" in root else os.sep)
-    return path[len(prefix) :] if path.startswith(prefix) else path
-
-
-def _error_cell(item: Any) -> str:
-    """The error of a row, its code left out where the status already says it."""
-    if item.error is None:
-        return ""
-    code, message = item.error.code, item.error.message
-    shown = message if code in (item.status, "invalid_input") else f"{code}: {message}"
-    return _cut(shown, 120)
-
-
-def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> list[str]:
-    """The lines printed after a run: rows, summary, where the videos are, what to do next."""
-    from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS
-
-    items = report.items
-    shown = items if len(items) <= full_table_rows else [
-        item for item in items if item.status != "succeeded"
-    ]  # fmt: skip
-    rows = [
-        (
-            _cut(item.id, 32),
-            item.status,
-            item.request_id or "-",
-            _shown_output(item.output, report.output),
-            _error_cell(item),
-        )
-        for item in shown
-    ]
-    lines: list[str] = []
-    if rows:
-        widths = [max(len(row[i]) for row in [_TABLE_COLUMNS, *rows]) for i in range(4)]
-        for row in [_TABLE_COLUMNS, *rows]:
-            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-            cells.append(row[4])
-            lines.append("  ".join(cells).rstrip())
-    hidden = len(items) - len(shown)
-    if hidden:
-        lines.append(f"({hidden} succeeded rows not listed; --report FILE lists every row)")
-    if lines:
-        lines.append("")
-    summary = f"{report.summary_line()} in {report.elapsed_seconds:.1f} s"
-    if report.total_cost_usd is not None:
-        summary += f"; cost reported by the service: ${report.total_cost_usd:.2f}"
-    lines.append(summary)
-    if report.totals["succeeded"]:
-        lines.append(f"Videos: {report.output}")
-    for status in ITEM_STATUSES:
-        count = report.totals[status]
-        if status != "succeeded" and count:
-            lines.append(f"  {status} ({count}): {NEXT_STEPS[status]}")
-    return lines
-
-
-def _ui_hint(flow_run_id: str | None) -> list[str]:
-    """Where to see the run in the Prefect UI, accurately for this process's settings."""
-    # With no PREFECT_API_URL, Prefect 3.9 runs flows against a temporary server it starts as
-    # a subprocess with this process's settings (SubprocessASGIServer); that server uses
-    # PREFECT_API_DATABASE_CONNECTION_URL, by default sqlite $PREFECT_HOME/prefect.db
-    # (settings/models/_defaults.py), the same database `prefect server start` serves with
-    # the same settings, so the run stays browsable there after this command exits.
-    from prefect.settings import get_current_settings
-
-    settings = get_current_settings()
-    page = f"runs/flow-run/{flow_run_id}" if flow_run_id else "runs"
-    if settings.api.url:
-        if not settings.ui_url:
-            return [f"The run is recorded on the Prefect API at {settings.api.url}."]
-        return [f"See the run in the Prefect UI: {settings.ui_url.rstrip('/')}/{page}"]
-    database = settings.server.database.connection_url
-    url = database.get_secret_value() if database is not None else ""
-    where = "the database PREFECT_API_DATABASE_CONNECTION_URL names"
-    if url.startswith("sqlite") and ":///" in url:
-        where = f"Prefect's local database ({url.split(':///', 1)[1]})"
-    home = " with the same PREFECT_HOME" if "PREFECT_HOME" in os.environ else ""
-    host, port = settings.server.api.host, settings.server.api.port
-    return [
-        f"The run was recorded by a temporary Prefect server in {where}.",
-        f"To see it in the Prefect UI: run `prefect server start`{home}, then open "
-        f"http://{host}:{port}/{page}",
-    ]
-
-
 async def _run_flow(
     manifest: str, *, credentials: Any, credentials_name: str | None, listener: Any,
     options: dict[str, Any],
@@ -534,7 +281,7 @@ def _execute(
 ) -> int:  # fmt: skip
     """Run the flow with progress, print the account of it, and return the exit code."""
     try:
-        with _progress(_progress_mode(no_progress)) as listener:
+        with progress_listener(progress_mode(no_progress)) as listener:
             report = asyncio.run(
                 _run_flow(manifest, credentials=credentials, credentials_name=credentials_name,
                           listener=listener, options=options)
@@ -562,7 +309,7 @@ def _execute(
             code = code or 1
         else:
             print(f"Report: {report_path}")
-    for line in _ui_hint(report.flow_run_id):
+    for line in ui_hint(report.flow_run_id):
         print(line)
     return code
 
@@ -635,7 +382,7 @@ def _environment_credentials() -> Any:
         raise _UsageError(str(exc)) from None
     if settings.api_key is None or not settings.api_key.get_secret_value().strip():
         raise _UsageError(_NO_KEY)
-    _prepare_prefect()
+    prepare_prefect()
     from prefect_grok_video.blocks import GrokVideoCredentials
 
     return GrokVideoCredentials.from_settings(settings)
@@ -647,7 +394,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.report is not None and Path(args.report).is_dir():
             raise _UsageError(f"--report {args.report} is a folder: give a file name")
         credentials = None if args.credentials else _environment_credentials()
-        _prepare_prefect()
+        prepare_prefect()
         from prefect_grok_video.flows.extend import DEFAULT_OUTPUT
 
         options = {
@@ -755,7 +502,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"grok-video demo: cannot prepare {output}: {exc}", file=sys.stderr)
         return 2
-    _prepare_prefect()
+    prepare_prefect()
     from prefect_grok_video.blocks import GrokVideoCredentials
     from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from prefect_grok_video import cli
+from prefect_grok_video import cli, console
 from prefect_grok_video.emulator import EmulatorServer
 from prefect_grok_video.manifest import load_manifest
 from prefect_grok_video.mp4 import probe
 from prefect_grok_video.report import NEXT_STEPS, ItemError, ItemResult, RunReport
+from prefect_grok_video.report_text import format_report
 
 FIELDS = ("id", "video", "prompt", "duration")
 
@@ -402,7 +403,7 @@ def _run_report(items: list[ItemResult]) -> RunReport:
 
 
 def test_the_table_lists_every_row_of_a_small_run():
-    lines = cli.format_report(_run_report([_item(1), _item(2, "timed_out")]))
+    lines = format_report(_run_report([_item(1), _item(2, "timed_out")]))
     assert lines[0].split() == ["id", "status", "request_id", "output", "error"]
     assert lines[1].split() == ["row-1", "succeeded", "req_1", "row-1.mp4"]
     assert lines[2].split()[:4] == ["row-2", "timed_out", "req_2", "-"]
@@ -415,7 +416,7 @@ def test_the_table_lists_every_row_of_a_small_run():
 
 def test_the_table_of_a_large_run_lists_only_the_rows_that_did_not_succeed():
     items = [_item(n) for n in range(1, 61)] + [_item(61, "failed"), _item(62, "unknown")]
-    lines = cli.format_report(_run_report(items))
+    lines = format_report(_run_report(items))
     listed = [line.split()[0] for line in lines[1:] if line.startswith("row-")]
     assert listed == ["row-61", "row-62"]
     assert "(60 succeeded rows not listed; --report FILE lists every row)" in lines
@@ -432,8 +433,8 @@ def test_prefect_is_prepared_for_a_first_temporary_server_on_a_slow_machine(monk
         os, "environ", {**os.environ, "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO"}
     )
     monkeypatch.delenv(variable, raising=False)
-    cli._prepare_prefect()
+    console.prepare_prefect()
     assert float(os.environ[variable]) >= 120
     monkeypatch.setenv(variable, "30")
-    cli._prepare_prefect()
+    console.prepare_prefect()
     assert os.environ[variable] == "30"
