@@ -8,7 +8,9 @@
 Each subcommand is a `_add_<name>` function that declares its parser and a `_cmd_<name>`
 function that runs it and returns an exit code (0: every row succeeded, 1: a row did not,
 2: the manifest or the command line is wrong). Heavy imports, Prefect above all, happen inside
-the commands that need them, so `--help`, `validate` and `emulator` stay light.
+the commands that need them, so `--help`, `validate` and `emulator` stay light. What the
+terminal shows while a run goes is `prefect_grok_video.console`; the account printed after it,
+`prefect_grok_video.report_text`.
 """
 
 from __future__ import annotations
