@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from prefect_grok_video import display
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
 __all__ = ["build_parser", "copy_examples", "format_report", "main"]
@@ -362,11 +363,6 @@ def _progress_mode(no_progress: bool) -> str:
     return "bar" if sys.stdout.isatty() else "lines"
 
 
-def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 #: Above this many rows the table lists only the rows that did not succeed.
 _FULL_TABLE_ROWS = 50
 _TABLE_COLUMNS = ("id", "status", "request_id", "output", "error")
@@ -385,7 +381,7 @@ def _error_cell(item: Any) -> str:
         return ""
     code, message = item.error.code, item.error.message
     shown = message if code in (item.status, "invalid_input") else f"{code}: {message}"
-    return _cut(shown, 120)
+    return display.shown(shown, 120)
 
 
 def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> list[str]:
@@ -398,7 +394,7 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
     ]  # fmt: skip
     rows = [
         (
-            _cut(item.id, 32),
+            display.shown(item.id, 32),
             item.status,
             item.request_id or "-",
             _shown_output(item.output, report.output),

@@ -31,6 +31,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from prefect_grok_video._version import __version__
+from prefect_grok_video.display import shown
 from prefect_grok_video.errors import (
     APIConnectionError,
     APIError,
@@ -254,7 +255,7 @@ class AsyncGrokVideoClient:
             ) from None
         self.logger.debug(
             "Submitted %s (%s, %ss, model %s) as request %s",
-            source.describe(), _short(prompt), duration, model, request_id,
+            source.describe(), repr(shown(prompt, 60)), duration, model, request_id,
         )  # fmt: skip
         return request_id
 
@@ -285,7 +286,7 @@ class AsyncGrokVideoClient:
                 problem = "not a JSON object"
             raise ResponseFormatError(
                 f"poll answered HTTP {response.status_code} with a body that is not a job "
-                f"({_short(problem, 120)})",
+                f"({shown(problem, 120)!r})",
                 status_code=response.status_code,
                 request_id=request_id,
             )
@@ -609,11 +610,6 @@ def _publish(local: Path, destination: str) -> None:
     finally:
         if fs.exists(partial):
             fs.rm(partial)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 class GrokVideoClient:

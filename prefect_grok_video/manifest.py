@@ -41,6 +41,7 @@ import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from prefect_grok_video.display import kind_of, shown
 from prefect_grok_video.errors import InputError, ManifestError
 from prefect_grok_video.inputs import (
     MAX_DURATION,
@@ -92,8 +93,6 @@ _WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)}
 )
 _ID_ADVICE = "use letters, digits, '-' and '_'"
-_SHOWN_CHARS = 200
-_DATA_URL = re.compile(r"data:[^,\s]{0,200},\S*", re.IGNORECASE)
 #: Largest CSV cell read (the csv module's default of 128 KiB refuses small data URLs).
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -185,7 +184,7 @@ class InvalidRow:
     def message(self) -> str:
         """All problems on one line: ``row 3 (id 'x'): duration: ...; video: ...``."""
         problems = "; ".join(str(problem) for problem in self.problems)
-        return f"row {self.row} (id {_shown(self.id)!r}): {problems}"
+        return f"row {self.row} (id {shown(self.id)!r}): {problems}"
 
 
 @dataclass(frozen=True)
@@ -261,7 +260,7 @@ def read_rows(
 
 
 def _read_file(text: str) -> tuple[list[dict[str, Any]], str | None, str]:
-    shown = _redact_userinfo(text)
+    described = _redact_userinfo(text)
     if not text.strip():
         raise ManifestError("manifest not found: the path is empty")
     scheme, sep, rest = text.partition("://")
@@ -270,7 +269,7 @@ def _read_file(text: str) -> tuple[list[dict[str, Any]], str | None, str]:
         protocol = scheme.lower()
         if protocol not in STORAGE_PROTOCOLS:
             raise ManifestError(
-                f"unsupported manifest URL scheme {scheme!r} ({shown}): use a local path or a "
+                f"unsupported manifest URL scheme {scheme!r} ({described}): use a local path or a "
                 "storage URL such as s3://, gs://, az:// or memory://"
             )
         remote = protocol not in ("file", "local")
@@ -278,12 +277,12 @@ def _read_file(text: str) -> tuple[list[dict[str, Any]], str | None, str]:
         parent = rest.rsplit("/", 1)[0] if "/" in rest.rstrip("/") else ""
         base_dir = f"{scheme}://{parent}"
         suffix = PurePosixPath(rest).suffix.lower()
-        data = _read_remote(text, shown)
+        data = _read_remote(text, described)
     else:
         path = Path(fsspec.core.strip_protocol(text) if sep else text).expanduser().absolute()
         base_dir, suffix = str(path.parent), path.suffix.lower()
         data = _read_local(path)
-    where = shown if remote else str(path)  # errors name the absolute path of a local file
+    where = described if remote else str(path)  # errors name the absolute path of a local file
     fmt = FORMATS.get(suffix)
     if fmt is None:
         accepted = ", ".join(FORMATS)
@@ -303,7 +302,7 @@ def _read_file(text: str) -> tuple[list[dict[str, Any]], str | None, str]:
     rows = _PARSERS[fmt](content, where)
     if not rows:
         raise ManifestError(f"the manifest {where} has no rows")
-    return rows, base_dir, shown
+    return rows, base_dir, described
 
 
 def _read_local(path: Path) -> bytes:
@@ -319,23 +318,23 @@ def _read_local(path: Path) -> bytes:
         raise ManifestError(f"cannot read the manifest {path}: {exc.strerror or exc}") from None
 
 
-def _read_remote(url: str, shown: str) -> bytes:
+def _read_remote(url: str, where: str) -> bytes:
     try:
         fs, path = fsspec.core.url_to_fs(url)
         info = fs.info(path)
         if info.get("type") == "directory":
             raise ManifestError(
-                f"the manifest {shown} is a folder: give the URL of a manifest file"
+                f"the manifest {where} is a folder: give the URL of a manifest file"
             )
         with fs.open(path, "rb") as f:
             return f.read()
     except FileNotFoundError:
-        raise ManifestError(f"manifest not found: {shown}") from None
+        raise ManifestError(f"manifest not found: {where}") from None
     except (ImportError, OSError, ValueError) as exc:
-        raise ManifestError(f"cannot read the manifest {shown}: {exc}") from None
+        raise ManifestError(f"cannot read the manifest {where}: {exc}") from None
 
 
-def _parse_csv(content: str, shown: str) -> list[dict[str, Any]]:
+def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(content, newline=""))
@@ -348,7 +347,7 @@ def _parse_csv(content: str, shown: str) -> list[dict[str, Any]]:
                 continue  # a blank line (or one of empty cells)
             if header is None:
                 header = [cell.strip().lower() for cell in cells]
-                missing = _missing_columns(header, shown)
+                missing = _missing_columns(header, where)
                 continue
             values: dict[str, str] = {}
             for name, cell in zip(header, cells, strict=False):
@@ -373,19 +372,19 @@ def _parse_csv(content: str, shown: str) -> list[dict[str, Any]]:
             rows.append(RawRow(values, problems))
     except csv.Error as exc:
         raise ManifestError(
-            f"the manifest {shown} is not valid CSV: {exc} (line {reader.line_num})"
+            f"the manifest {where} is not valid CSV: {exc} (line {reader.line_num})"
         ) from None
     if header is not None and not rows:
-        raise ManifestError(f"the manifest {shown} has a header but no rows")
+        raise ManifestError(f"the manifest {where} has a header but no rows")
     return rows
 
 
-def _missing_columns(header: list[str], shown: str) -> list[RowProblem]:
+def _missing_columns(header: list[str], where: str) -> list[RowProblem]:
     """The problem each row gets for each required column the header lacks."""
     for name in FIELDS:
         if header.count(name) > 1:
             raise ManifestError(
-                f"the manifest {shown} has {header.count(name)} {name!r} columns: keep one"
+                f"the manifest {where} has {header.count(name)} {name!r} columns: keep one"
             )
     columns = [name for name in header if name]
     problems = []
@@ -396,26 +395,26 @@ def _missing_columns(header: list[str], shown: str) -> list[RowProblem]:
                 RowProblem(
                     name,
                     f"missing: the manifest has no {name!r} column "
-                    f"(columns: {', '.join(_short(c) for c in columns)}){hint}",
+                    f"(columns: {', '.join(shown(c) for c in columns)}){hint}",
                 )
             )
     return problems
 
 
-def _parse_json(content: str, shown: str) -> list[dict[str, Any]]:
+def _parse_json(content: str, where: str) -> list[dict[str, Any]]:
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
         raise ManifestError(
-            f"the manifest {shown} is not valid JSON: {exc.msg} "
+            f"the manifest {where} is not valid JSON: {exc.msg} "
             f"(line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
-        raise ManifestError(f"the manifest {shown} is nested too deeply to read") from None
-    return [_raw_row(item) for item in _row_list(data, shown, "JSON")]
+        raise ManifestError(f"the manifest {where} is nested too deeply to read") from None
+    return [_raw_row(item) for item in _row_list(data, where, "JSON")]
 
 
-def _parse_jsonl(content: str, shown: str) -> list[dict[str, Any]]:
+def _parse_jsonl(content: str, where: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     # Split on newlines only: str.splitlines would also split on U+2028 inside JSON strings.
     for number, line in enumerate(content.split("\n"), 1):
@@ -434,28 +433,28 @@ def _parse_jsonl(content: str, shown: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _parse_yaml(content: str, shown: str) -> list[dict[str, Any]]:
+def _parse_yaml(content: str, where: str) -> list[dict[str, Any]]:
     try:
         data = yaml.safe_load(content)
     except yaml.MarkedYAMLError as exc:
         # Not str(exc): it quotes the offending line, which may be part of a data URL.
         what = "; ".join(part for part in (exc.context, exc.problem) if part) or "malformed"
         mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ManifestError(f"the manifest {shown} is not valid YAML: {what}{where}") from None
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ManifestError(f"the manifest {where} is not valid YAML: {what}{at}") from None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         # ValueError: a value YAML reads as a timestamp but is no date, such as 2024-13-45.
-        reason = _short(str(exc))
-        raise ManifestError(f"the manifest {shown} is not valid YAML: {reason}") from None
+        reason = shown(str(exc))
+        raise ManifestError(f"the manifest {where} is not valid YAML: {reason}") from None
     if data is None:
-        raise ManifestError(f"the manifest {shown} is empty: it has no rows")
-    return [_raw_row(item) for item in _row_list(data, shown, "YAML")]
+        raise ManifestError(f"the manifest {where} is empty: it has no rows")
+    return [_raw_row(item) for item in _row_list(data, where, "YAML")]
 
 
 _PARSERS = {"csv": _parse_csv, "json": _parse_json, "jsonl": _parse_jsonl, "yaml": _parse_yaml}
 
 
-def _row_list(data: Any, shown: str, kind: str) -> list[Any]:
+def _row_list(data: Any, where: str, kind: str) -> list[Any]:
     """The rows of a parsed JSON/YAML document: a list, or an object's `rows` list."""
     if isinstance(data, list):
         return data
@@ -463,23 +462,23 @@ def _row_list(data: Any, shown: str, kind: str) -> list[Any]:
         if isinstance(data["rows"], list):
             return data["rows"]
         raise ManifestError(
-            f"'rows' in the manifest {shown} must be a list of rows, got {_kind_of(data['rows'])}"
+            f"'rows' in the manifest {where} must be a list of rows, got {kind_of(data['rows'])}"
         )
     if isinstance(data, Mapping):
         keys = {str(key).strip().lower() for key in data}
         if keys & set(_REQUIRED):
             raise ManifestError(
-                f"the manifest {shown} is a single row, not a list of rows: put it in a list, "
+                f"the manifest {where} is a single row, not a list of rows: put it in a list, "
                 "or under a 'rows' key"
             )
-        names = ", ".join(_short(str(key), 40) for key in list(data)[:8])
+        names = ", ".join(shown(str(key), 40) for key in list(data)[:8])
         raise ManifestError(
-            f"the manifest {shown} must be a {kind} list of rows or an object with a 'rows' "
+            f"the manifest {where} must be a {kind} list of rows or an object with a 'rows' "
             f"list, got an object with keys {names}"
         )
     raise ManifestError(
-        f"the manifest {shown} must be a {kind} list of rows or an object with a 'rows' list, "
-        f"got {_kind_of(data)}"
+        f"the manifest {where} must be a {kind} list of rows or an object with a 'rows' list, "
+        f"got {kind_of(data)}"
     )
 
 
@@ -498,7 +497,7 @@ def _raw_row(item: Any) -> RawRow:
         problems=[
             RowProblem(
                 "row",
-                f"is {_kind_of(item)}, not an object: write each row as an object with "
+                f"is {kind_of(item)}, not an object: write each row as an object with "
                 "'video' and 'prompt' keys",
             )
         ]
@@ -555,7 +554,7 @@ def load_manifest(
     problem = _model_problem(default_model)
     if problem:
         raise ValueError(f"default_model {problem}")
-    raw_rows, base_dir, shown = read_rows(source)
+    raw_rows, base_dir, described = read_rows(source)
     drafts = [
         _check_fields(number, _as_raw(raw), default_model) for number, raw in enumerate(raw_rows, 1)
     ]
@@ -580,7 +579,7 @@ def load_manifest(
 
         with ThreadPoolExecutor(min(workers, len(values)), "grok-video-manifest") as pool:
             checks = dict(zip(values, pool.map(check, values), strict=True))
-    return Manifest(shown, base_dir, tuple(_finish(draft, checks) for draft in drafts))
+    return Manifest(described, base_dir, tuple(_finish(draft, checks) for draft in drafts))
 
 
 def _as_raw(row: Any) -> RawRow:
@@ -591,7 +590,7 @@ def _finish(draft: _Draft, checks: dict[str, _VideoCheck]) -> ValidRow | Invalid
     checked = checks.get(draft.video) if isinstance(draft.video, str) else None
     if checked is not None and checked.problem is not None:
         draft.problems["video"] = checked.problem
-    source = checked.source if checked is not None else _shown(draft.video)
+    source = checked.source if checked is not None else shown(draft.video)
     row_id = draft.id if draft.id is not None else draft.shown_id
     if draft.problems:
         problems = tuple(
@@ -633,11 +632,11 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
         given = str(given)
     if given is not None and given != "":
         draft.derived = False
-        draft.shown_id = _shown(given)
+        draft.shown_id = shown(given)
         if isinstance(given, str):
             problem = _id_problem(given)
         else:
-            problem = f"must be text, got {_kind_of(given)}"
+            problem = f"must be text, got {kind_of(given)}"
         if problem:
             draft.id = None
             problems.setdefault("id", problem)
@@ -654,7 +653,7 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
         elif not isinstance(draft.video, str):
             problems["video"] = (
                 f"must be text (a path, an http(s) URL, a data URL or file_id:<id>), "
-                f"got {_kind_of(draft.video)}"
+                f"got {kind_of(draft.video)}"
             )
 
     draft.prompt = raw.get("prompt")
@@ -664,7 +663,7 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
                 _did_you_mean("prompt", unknown)
             )
         elif not isinstance(draft.prompt, str):
-            problems["prompt"] = f"must be text, got {_kind_of(draft.prompt)}: quote it"
+            problems["prompt"] = f"must be text, got {kind_of(draft.prompt)}: quote it"
         else:
             try:
                 check_prompt(draft.prompt)
@@ -727,9 +726,9 @@ def _check_unique_ids(drafts: list[_Draft]) -> None:
         earlier = first.setdefault(key, draft)
         if earlier is draft:
             continue
-        message = f"duplicate id {_short(draft.id)!r} (first on row {earlier.row}"
+        message = f"duplicate id {shown(draft.id)!r} (first on row {earlier.row}"
         if earlier.id != draft.id:
-            message += f" as {_short(earlier.id or '')!r}, the same file name on many systems"
+            message += f" as {shown(earlier.id or '')!r}, the same file name on many systems"
         if earlier.derived:
             message += ", which has no id and was named after its position"
         message += ")"
@@ -764,9 +763,9 @@ def _parse_duration(value: Any) -> int:
 def _model_problem(value: Any) -> str | None:
     """Why `value` cannot be a model id, or None."""
     if not isinstance(value, str):
-        return f"must be a model id such as {DEFAULT_MODEL}, got {_kind_of(value)}"
+        return f"must be a model id such as {DEFAULT_MODEL}, got {kind_of(value)}"
     if not value or any(char.isspace() for char in value):
-        return f"must be a model id without spaces such as {DEFAULT_MODEL}, got {_short(value)!r}"
+        return f"must be a model id without spaces such as {DEFAULT_MODEL}, got {shown(value)!r}"
     return None
 
 
@@ -777,7 +776,7 @@ def _check_video(
     try:
         video = resolve_video(value, base_dir=base_dir, max_bytes=max_bytes)
     except InputError as exc:
-        return _VideoCheck(None, _shown(value), None, exc.message)
+        return _VideoCheck(None, shown(value), None, exc.message)
     source = video.describe()
     try:
         if preflight:
@@ -790,50 +789,10 @@ def _check_video(
     return _VideoCheck(video, source, fingerprint, None)
 
 
-# --------------------------------------------------------------------------- showing
-
-
-def _shown(value: Any) -> str:
-    """A short text for any value as given, with no data URL's body."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.strip().lower().startswith("data:"):
-        return f"data:… ({len(value.strip())} chars)"
-    text = value if isinstance(value, str) else f"<{_kind_of(value)}>"
-    text = _DATA_URL.sub(lambda match: f"data:… ({len(match.group())} chars)", text)
-    # Control and format characters (NUL, bidi overrides) are shown escaped: they are what
-    # made the value invalid, and some databases refuse NUL in text.
-    text = "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in text
-    )
-    return _short(text)
-
-
-def _short(text: str, limit: int = _SHOWN_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _kind_of(value: Any) -> str:
-    """What a value is, in words, without showing it (it may be a data URL)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    names = {str: "a string", list: "a list", tuple: "a list", dict: "an object"}
-    for kind, name in names.items():
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, Mapping):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
 def _did_you_mean(name: str, candidates: list[str]) -> str:
     """A hint naming the key or column that looks like a misspelling of `name`, or ''."""
     match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; rename {_short(match[0], 40)!r} to {name!r}" if match else ""
+    return f"; rename {shown(match[0], 40)!r} to {name!r}" if match else ""
 
 
 def _redact_userinfo(url: str) -> str:

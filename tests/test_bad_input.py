@@ -139,7 +139,7 @@ CASES: tuple[Case, ...] = (
         id="clips\\escape"),
     bad("id-dotdot", "id", "contains '..'", "outside the output folder", id=".."),
     bad("id-nul", "id", "control character '\\x00'", id="nul\x00byte", shown_id="nul\\x00byte"),
-    bad("id-blank", "id", "is blank", id="   "),
+    bad("id-blank", "id", "is blank", id="   ", shown_id=" "),  # whitespace runs shown as one
     bad("id-bidi", "id", "control character '\\u202e'", id="\u202eevil", shown_id="\\u202eevil"),
     bad("id-too-long", "id", "129 characters long, over 128", id=LONG_ID),
     bad("id-dash", "id", "command-line option", id="-rf"),
