@@ -15,6 +15,9 @@ duration    no        seconds of new video, a whole number from 2 to 10 (default
 model       no        model id (default: the caller's, ``grok-imagine-video``)
 ==========  ========  ===================================================================
 
+A column or key that is none of these makes its row invalid, named with the closest field: a
+misspelt ``duraton`` would otherwise go unused and the row be paid for with the default.
+
 `load_manifest` reads the rows and checks each one completely (including the MP4 preflight of
 local and storage files, in a thread pool): a good row becomes a `ValidRow`, a bad one an
 `InvalidRow` listing every problem found, and the good rows go on. Only a manifest that cannot

@@ -32,7 +32,8 @@ from prefect_grok_video.settings import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MODEL
 
 __all__ = ["MAX_ID_CHARS", "load_manifest"]
 
-#: Problems of a row are listed in this order ("row": the row as a whole could not be read).
+#: Problems of a row are listed in this order ("row": the row as a whole could not be read),
+#: then those of unknown columns, in the order given.
 _PROBLEM_ORDER = ("row", *FIELDS)
 #: Longest id: it becomes a file name, and names past 255 bytes fail on most file systems.
 MAX_ID_CHARS = 128
@@ -131,11 +132,9 @@ def _finish(draft: _Draft, checks: dict[str, _VideoCheck]) -> ValidRow | Invalid
     source = checked.source if checked is not None else shown(draft.video)
     row_id = draft.id if draft.id is not None else draft.shown_id
     if draft.problems:
-        problems = tuple(
-            RowProblem(name, draft.problems[name])
-            for name in _PROBLEM_ORDER
-            if name in draft.problems
-        )
+        order = {name: number for number, name in enumerate(_PROBLEM_ORDER)}
+        names = sorted(draft.problems, key=lambda name: order.get(name, len(order)))
+        problems = tuple(RowProblem(name, draft.problems[name]) for name in names)
         # A row that could not be read whole (e.g. a CSV row shifted by an unquoted comma) may
         # hold anything in its prompt column, even the body of a data URL: leave it out.
         readable = "row" not in draft.problems and isinstance(draft.prompt, str)

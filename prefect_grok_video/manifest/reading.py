@@ -13,7 +13,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,6 +29,7 @@ from prefect_grok_video.manifest.rows import (
     ManifestRow,
     RawRow,
     RowProblem,
+    closest,
     did_you_mean,
 )
 
@@ -63,10 +64,7 @@ def read_rows(
             f"a manifest is a path, a storage URL or a list of rows, got {kind}: "
             "wrap a single row in a list"
         )
-    rows: list[dict[str, Any]] = [
-        RawRow(item.model_dump()) if isinstance(item, ManifestRow) else raw_row(item)
-        for item in source
-    ]
+    rows: list[dict[str, Any]] = [raw_row(item) for item in source]
     if not rows:
         raise ManifestError("the inline manifest has no rows: give at least one row")
     return rows, None, f"inline ({len(rows)} row{'s' * (len(rows) != 1)})"
@@ -160,7 +158,7 @@ def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
                 continue  # a blank line (or one of empty cells)
             if header is None:
                 header = [cell.strip().lower() for cell in cells]
-                missing = _missing_columns(header, where)
+                missing = _column_problems(header, where)
                 continue
             values: dict[str, str] = {}
             for name, cell in zip(header, cells, strict=False):
@@ -192,8 +190,8 @@ def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _missing_columns(header: list[str], where: str) -> list[RowProblem]:
-    """The problem each row gets for each required column the header lacks."""
+def _column_problems(header: list[str], where: str) -> list[RowProblem]:
+    """The problems every row gets from the header: required columns missing, unknown ones."""
     for name in FIELDS:
         if header.count(name) > 1:
             raise ManifestError(
@@ -211,6 +209,19 @@ def _missing_columns(header: list[str], where: str) -> list[RowProblem]:
                     f"(columns: {', '.join(shown(c) for c in columns)}){hint}",
                 )
             )
+    return problems + _unknown_names(columns, "column")
+
+
+def _unknown_names(names: Iterable[str], word: str) -> list[RowProblem]:
+    """A problem for each column or key that is no field: its value would go unused, unseen."""
+    known = ", ".join(FIELDS)
+    problems = []
+    for name in names:
+        if name not in FIELDS:
+            match = closest(name, FIELDS)
+            fix = f"did you mean {match!r}?" if match else "rename it to one of them or remove it"
+            message = f"unknown {word} (known {word}s: {known}): {fix}"
+            problems.append(RowProblem(shown(name, 40), message))
     return problems
 
 
@@ -298,14 +309,14 @@ def _row_list(data: Any, where: str, kind: str) -> list[Any]:
 def raw_row(item: Any) -> RawRow:
     """A row read from a file or given inline: an object's keys lower-cased, else a problem."""
     if isinstance(item, ManifestRow):
-        return RawRow(item.model_dump())
+        item = item.model_dump()  # with the keys that are no field, to report them
     if isinstance(item, Mapping):
         values: dict[str, Any] = {}
         for key, value in item.items():
             name = str(key).strip().lower()
             if name not in values or key == name:  # an exact key wins over a differently-cased one
                 values[name] = value
-        return RawRow(values)
+        return RawRow(values, _unknown_names(values, "key"))
     return RawRow(
         problems=[
             RowProblem(

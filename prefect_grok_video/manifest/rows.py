@@ -8,7 +8,7 @@ it, so a new field is one new attribute here (and its check in `checking`).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,10 +24,16 @@ def _as_given(value: Any) -> Any:
     return value
 
 
+def _without_additional_properties(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)
+
+
 class ManifestRow(BaseModel):
     """One row as given: what the Prefect UI renders as a form for inline manifests."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Keys that are no field are kept, so that reading reports them (a misspelt `duraton` must
+    # not run with the default); the form (the JSON schema) still offers only the fields.
+    model_config = ConfigDict(extra="allow", json_schema_extra=_without_additional_properties)
 
     id: str | None = Field(
         default=None,
@@ -85,7 +91,8 @@ class RawRow(dict[str, Any]):
     """A row as read, keys lower-cased; `problems` holds what reading it found wrong.
 
     A row that could not be read at all (a malformed JSONL line, a value that is not an object)
-    is empty with a `row` problem; a CSV without a required column gives that column's problem.
+    is empty with a `row` problem; a CSV without a required column gives that column's problem,
+    and a column or key that is no field gives a problem named after it.
     """
 
     def __init__(
@@ -162,7 +169,14 @@ class Manifest:
         return tuple(row for row in self.rows if isinstance(row, InvalidRow))
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `name` looks like a misspelling of (or the reverse), or None."""
+    # 0.75: `duraton`, `promt`, `vidoe` and `modle` match; `action` is not taken for `duration`.
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
 def did_you_mean(name: str, candidates: list[str]) -> str:
     """A hint naming the key or column that looks like a misspelling of `name`, or ''."""
-    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; rename {shown(match[0], 40)!r} to {name!r}" if match else ""
+    match = closest(name, candidates)
+    return f"; rename {shown(match, 40)!r} to {name!r}" if match else ""
