@@ -79,6 +79,17 @@ def _manifest(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
+def _run_on(
+    emulator: EmulatorServer, server: str, manifest: Path, output: Path, report: Path, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`grok-video run` of `manifest` against `emulator`, on the shared Prefect `server`."""
+    return _cli(
+        "run", str(manifest), "--output", str(output), "--report", str(report),
+        "--submit-rate", "20", cwd=cwd,
+        env=_environment(cwd / "home", emulator, PREFECT_API_URL=server),
+    )  # fmt: skip
+
+
 def _report(path: Path) -> dict[str, dict]:
     return {item["id"]: item for item in json.loads(path.read_text())["items"]}
 
@@ -246,11 +257,7 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, pr
         {"id": "inv", "video": "https://cdn.test/e.mp4", "prompt": prompt, "duration": 99},
     ])  # fmt: skip
     output, report = tmp_path / "videos", tmp_path / "reports" / "run.json"
-    done = _cli(
-        "run", str(manifest), "--output", str(output), "--report", str(report),
-        "--submit-rate", "20", cwd=tmp_path,
-        env=_environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server),
-    )  # fmt: skip
+    done = _run_on(emulator, prefect_server, manifest, output, report, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -294,11 +301,7 @@ def test_run_reports_a_row_with_an_unknown_key_invalid_and_never_sends_it(
          "duraton": 4},
     ]))  # fmt: skip
     output, report = tmp_path / "videos", tmp_path / "run.json"
-    done = _cli(
-        "run", str(manifest), "--output", str(output), "--report", str(report),
-        "--submit-rate", "20", cwd=tmp_path,
-        env=_environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server),
-    )  # fmt: skip
+    done = _run_on(emulator, prefect_server, manifest, output, report, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     items = _report(report)
     assert (items["ok"]["status"], items["typo"]["status"]) == ("succeeded", "invalid")
