@@ -150,7 +150,7 @@ def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(content, newline=""))
     header: list[str] | None = None
-    missing: list[RowProblem] = []
+    header_problems: list[RowProblem] = []
     rows: list[dict[str, Any]] = []
     try:
         for cells in reader:
@@ -158,13 +158,13 @@ def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
                 continue  # a blank line (or one of empty cells)
             if header is None:
                 header = [cell.strip().lower() for cell in cells]
-                missing = _column_problems(header, where)
+                header_problems = _column_problems(header, where)
                 continue
             values: dict[str, str] = {}
             for name, cell in zip(header, cells, strict=False):
                 if name:
                     values[name] = cell.strip()
-            problems = list(missing)
+            problems = list(header_problems)
             extra = [cell for cell in cells[len(header) :] if cell.strip()]
             if extra:
                 example = (

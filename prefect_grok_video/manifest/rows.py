@@ -170,7 +170,7 @@ class Manifest:
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate `name` looks like a misspelling of (or the reverse), or None."""
+    """The candidate that `name` is most likely a misspelling of (or the reverse), or None."""
     # 0.75: `duraton`, `promt`, `vidoe` and `modle` match; `action` is not taken for `duration`.
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
     return match[0] if match else None
