@@ -26,6 +26,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment, flow_run
 
+from prefect_grok_video.display import shown
 from prefect_grok_video.flows.artifacts import (
     Background,
     ProgressArtifact,
@@ -145,11 +146,6 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
     return report
 
 
-def _described(video: Any) -> str:
-    text = str(video or "")
-    return "data:video/mp4 (inline)" if text.lower().startswith("data:") else text[:300]
-
-
 def _lost_rows(plan: ChunkPlan, first: int, last: int, run: str, kind: str) -> list[ItemResult]:
     """Rows of a chunk run that ended without a report: their outcome is not known here."""
     raw = plan.rows
@@ -160,7 +156,7 @@ def _lost_rows(plan: ChunkPlan, first: int, last: int, run: str, kind: str) -> l
             id=str(raw[n - 1].get("id") or f"row-{n}"),
             row=n,
             status="unknown",
-            source=_described(raw[n - 1].get("video")),
+            source=shown(raw[n - 1].get("video"), 300),
             error=ItemError(code="chunk_failed", message=message),
         )
         for n in range(first, min(last, len(raw)) + 1)

@@ -24,6 +24,7 @@ import httpx
 from pydantic import SecretStr
 
 from prefect_grok_video._version import __version__
+from prefect_grok_video.display import shown
 from prefect_grok_video.downloads import Downloader
 from prefect_grok_video.errors import (
     ConfigurationError,
@@ -56,11 +57,6 @@ Logger = logging.Logger | logging.LoggerAdapter
 _KNOWN_STATUSES = frozenset({"pending", "done", "failed", "expired"})
 #: Connections kept for API calls (submits and polls); downloads have a pool of their own.
 _API_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 class AsyncGrokVideoClient:
@@ -199,8 +195,8 @@ class AsyncGrokVideoClient:
 
         request_id = await self._send(build, operation="submit", parse=parse_request_id)
         self.logger.debug(
-            "Submitted %s (%s, %ss, model %s) as request %s",
-            source.describe(), _short(prompt), duration, model, request_id,
+            "Submitted %s (%r, %ss, model %s) as request %s",
+            source.describe(), shown(prompt, 60), duration, model, request_id,
         )  # fmt: skip
         return request_id
 

@@ -6,14 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from prefect_grok_video import display
 from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS
 
 __all__ = ["format_report"]
-
-
-def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: Above this many rows the table lists only the rows that did not succeed.
@@ -34,7 +30,7 @@ def _error_cell(item: Any) -> str:
         return ""
     code, message = item.error.code, item.error.message
     shown = message if code in (item.status, "invalid_input") else f"{code}: {message}"
-    return _cut(shown, 120)
+    return display.shown(shown, 120)
 
 
 def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> list[str]:
@@ -45,7 +41,7 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
     ]  # fmt: skip
     rows = [
         (
-            _cut(item.id, 32),
+            display.shown(item.id, 32),
             item.status,
             item.request_id or "-",
             _shown_output(item.output, report.output),

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from prefect_grok_video.display import shown
 from prefect_grok_video.errors import (
     APIConnectionError,
     APIError,
@@ -172,10 +173,9 @@ def parse_job(response: httpx.Response, request_id: str) -> VideoJob:
             problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     else:
         problem = "not a JSON object"
-    if len(problem) > 120:
-        problem = problem[:119] + "…"
     raise ResponseFormatError(
-        f"poll answered HTTP {response.status_code} with a body that is not a job ({problem})",
+        f"poll answered HTTP {response.status_code} with a body that is not a job "
+        f"({shown(problem, 120)!r})",
         status_code=response.status_code,
         request_id=request_id,
     )

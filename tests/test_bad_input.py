@@ -139,7 +139,7 @@ CASES: tuple[Case, ...] = (
         id="clips\\escape"),
     bad("id-dotdot", "id", "contains '..'", "outside the output folder", id=".."),
     bad("id-nul", "id", "control character '\\x00'", id="nul\x00byte", shown_id="nul\\x00byte"),
-    bad("id-blank", "id", "is blank", id="   "),
+    bad("id-blank", "id", "is blank", id="   ", shown_id=" "),  # whitespace runs shown as one
     bad("id-bidi", "id", "control character '\\u202e'", id="\u202eevil", shown_id="\\u202eevil"),
     bad("id-too-long", "id", "129 characters long, over 128", id=LONG_ID),
     bad("id-dash", "id", "command-line option", id="-rf"),
@@ -150,6 +150,11 @@ CASES: tuple[Case, ...] = (
     bad("model-spaces", "model", "without spaces", model="grok imagine video"),
     bad("model-padded", "model", "without spaces", model=" grok-imagine-video"),
     bad("model-number", "model", "must be a model id", model=3),
+    # -- keys that are no field: refused, not run with the defaults
+    bad("key-duraton", "duraton", "unknown key", "did you mean 'duration'?", duraton=4),
+    bad("key-promt", "promt", "unknown key", "did you mean 'prompt'?", promt="the sea calms"),
+    bad("key-action", "action", "unknown key",
+        "(known keys: id, video, prompt, duration, model)", action="extend"),
     # -- the row as a whole
     Case("row-list", [CDN.format("row-list"), "a list"], "row", ("is a list, not an object",)),
     Case("row-string", "just a string", "row", ("is a string, not an object",)),

@@ -80,6 +80,17 @@ def _manifest(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
+def _run_on(
+    emulator: EmulatorServer, server: str, manifest: Path, output: Path, report: Path, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`grok-video run` of `manifest` against `emulator`, on the shared Prefect `server`."""
+    return _cli(
+        "run", str(manifest), "--output", str(output), "--report", str(report),
+        "--submit-rate", "20", cwd=cwd,
+        env=_environment(cwd / "home", emulator, PREFECT_API_URL=server),
+    )  # fmt: skip
+
+
 def _report(path: Path) -> dict[str, dict]:
     return {item["id"]: item for item in json.loads(path.read_text())["items"]}
 
@@ -134,6 +145,28 @@ def test_validate_refuses_an_unreadable_manifest(tmp_path, name, content, expect
     assert len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("grok-video validate: ")
     assert expected in done.stderr
+
+
+def test_validate_names_an_unknown_column_and_the_closest_known_one(tmp_path):
+    """A misspelt column is refused before anything is paid, not run with the default."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,video,prompt,duraton\n"
+        "a,https://cdn.test/a.mp4,the sun rises,4\n"
+        "b,https://cdn.test/b.mp4,a wave,8\n"
+    )
+    done = _cli("validate", str(manifest), env=_environment(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    problem = (
+        "duraton: unknown column (known columns: id, video, prompt, duration, model): "
+        "did you mean 'duration'?"
+    )
+    assert done.stdout.splitlines() == [
+        f"row 1 (id 'a'): {problem}",
+        f"row 2 (id 'b'): {problem}",
+        f"{manifest}: 2 rows, 0 valid, 2 invalid",
+    ]
+    assert done.stderr == ""
 
 
 def test_validate_and_help_do_not_import_prefect(tmp_path):
@@ -225,11 +258,7 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, pr
         {"id": "inv", "video": "https://cdn.test/e.mp4", "prompt": prompt, "duration": 99},
     ])  # fmt: skip
     output, report = tmp_path / "videos", tmp_path / "reports" / "run.json"
-    done = _cli(
-        "run", str(manifest), "--output", str(output), "--report", str(report),
-        "--submit-rate", "20", cwd=tmp_path,
-        env=_environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server),
-    )  # fmt: skip
+    done = _run_on(emulator, prefect_server, manifest, output, report, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -260,6 +289,29 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, pr
     assert f"Report: {report}" in lines
     assert f"See the run in the Prefect UI: {prefect_server[:-4]}/runs/flow-run/" in done.stdout
     assert "[6/6] " in done.stdout  # one progress line per row without a terminal
+
+
+@pytest.mark.slow
+def test_run_reports_a_row_with_an_unknown_key_invalid_and_never_sends_it(
+    tmp_path, emulator, prefect_server
+):
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps([
+        {"id": "ok", "video": "https://cdn.test/unknown-ok.mp4", "prompt": "dusk falls"},
+        {"id": "typo", "video": "https://cdn.test/unknown-typo.mp4", "prompt": "dusk falls",
+         "duraton": 4},
+    ]))  # fmt: skip
+    output, report = tmp_path / "videos", tmp_path / "run.json"
+    done = _run_on(emulator, prefect_server, manifest, output, report, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    items = _report(report)
+    assert (items["ok"]["status"], items["typo"]["status"]) == ("succeeded", "invalid")
+    error = items["typo"]["error"]
+    assert (error["code"], error["field"]) == ("invalid_input", "duraton")
+    assert "did you mean 'duration'?" in error["message"]
+    assert (items["typo"]["request_id"], items["typo"]["attempts"]) == (None, 0)
+    assert emulator.state.accepted_by_input == {"https://cdn.test/unknown-ok.mp4": 1}
+    assert "1 of 2 rows succeeded; 1 invalid" in done.stdout
 
 
 @pytest.mark.slow

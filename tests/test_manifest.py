@@ -76,16 +76,19 @@ def _write(folder: Path, suffix: str, content: str | bytes) -> Path:
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
-    """A CSV of `rows` with a messy but valid header, an extra column and blank lines."""
+    """A CSV of `rows` with a messy but valid header, an unnamed column and blank lines."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([" ID ", "Video", "PROMPT ", "duration", " Model", "notes"])
+    writer.writerow([" ID ", "Video", "PROMPT ", "duration", " Model", " "])
     for row in rows:
         out.write("\r\n")  # a blank line before each row
         cells = [row.get(name, "") for name in FIELDS]
         writer.writerow([f" {cell} " if cell != "" else "" for cell in cells] + ["ignored"])
     return out.getvalue()
 
+
+#: The known columns, as messages list them.
+KNOWN = ", ".join(FIELDS)
 
 #: The same rows, written in every format; the second has no id, duration nor model.
 ROWS: list[dict[str, Any]] = [
@@ -185,7 +188,6 @@ BAD_ROWS = [
     ("empty-prompt", {"prompt": ""}, "prompt", r"^is empty: describe what happens next", None),
     ("blank-prompt", {"prompt": " \t "}, "prompt", r"^is empty", None),
     ("missing-prompt", {"prompt": _MISSING}, "prompt", r"^missing: describe what happens", None),
-    ("prompt-typo-key", {"prompt": _MISSING, "promt": "x"}, "prompt", r"rename 'promt'", None),
     ("prompt-not-text", {"prompt": 7}, "prompt", r"must be text, got the number 7", None),
     (
         "prompt-too-long",
@@ -341,6 +343,7 @@ def test_a_csv_without_a_prompt_column_makes_every_row_invalid_and_says_why(root
                 "missing: the manifest has no 'prompt' column (columns: id, video, promt); "
                 "rename 'promt' to 'prompt'",
             ),
+            RowProblem("promt", f"unknown column (known columns: {KNOWN}): did you mean 'prompt'?"),
         )
 
 
@@ -363,7 +366,7 @@ def test_a_csv_row_with_an_unquoted_comma_is_invalid(root):
 
 
 def test_csv_cells_are_stripped_and_empty_cells_mean_not_given(root):
-    text = "Video , PROMPT,id,duration,model,extra\n  clips/a.mp4 ,  go on  , , ,  ,x\n\n,,,\n"
+    text = "Video , PROMPT,id,duration,model, \n  clips/a.mp4 ,  go on  , , ,  ,x\n\n,,,\n"
     (row,) = load_manifest(_write(root, ".csv", text), default_model="m-1").rows
     assert (row.id, row.source, row.prompt, row.duration, row.model) == (
         "row-1", "clips/a.mp4", "go on", 6, "m-1",
@@ -390,6 +393,117 @@ def test_an_unquoted_data_url_in_a_csv_is_an_invalid_row_that_does_not_show_it(r
         'e.g. "data:video/mp4;base64,..."',
     )
     assert row.prompt is None and body[:40] not in repr(manifest) + row.message
+
+
+# --------------------------------------------------------------------------- unknown columns
+
+URL = "https://cdn.test/unknown-columns/{}.mp4"
+GOOD_ROW = {"id": "good", "video": URL.format("good"), "prompt": "the sun rises"}
+#: `duraton` for `duration`: such a row used to run (and be paid) with 6 s, not the 4 asked.
+TYPO_ROW = {"id": "typo", "video": URL.format("typo"), "prompt": "the tide turns", "duraton": 4}
+
+#: format name -> the rows written in that format, or given inline
+UNKNOWN_KEY_WRITERS: dict[str, Callable[[Path, list[dict[str, Any]]], Any]] = {
+    "json": lambda root, rows: _write(root, ".json", json.dumps(rows)),
+    "json-rows": lambda root, rows: _write(root, ".json", json.dumps({"rows": rows})),
+    "jsonl": lambda root, rows: _write(root, ".jsonl", "\n".join(map(json.dumps, rows))),
+    "yaml": lambda root, rows: _write(root, ".yaml", yaml.safe_dump(rows)),
+    "inline-dicts": lambda root, rows: rows,
+    "inline-models": lambda root, rows: [ManifestRow(**row) for row in rows],
+}
+
+
+@pytest.mark.parametrize("fmt", list(UNKNOWN_KEY_WRITERS))
+def test_an_unknown_key_makes_its_row_invalid_naming_the_key_and_the_closest_field(root, fmt):
+    manifest = load_manifest(UNKNOWN_KEY_WRITERS[fmt](root, [GOOD_ROW, TYPO_ROW]))
+    good, typo = manifest.rows
+    assert isinstance(good, ValidRow), good
+    assert isinstance(typo, InvalidRow), typo
+    assert typo.problems == (
+        RowProblem("duraton", f"unknown key (known keys: {KNOWN}): did you mean 'duration'?"),
+    )
+    assert typo.message == (
+        f"row 2 (id 'typo'): duraton: unknown key (known keys: {KNOWN}): did you mean 'duration'?"
+    )
+
+
+def test_an_unknown_csv_column_makes_every_row_invalid_like_a_missing_one(root):
+    text = (
+        f"id,video,prompt,Duraton\na,{URL.format('a')},the sun rises,4\nb,{URL.format('b')},go,\n"
+    )
+    manifest = load_manifest(_write(root, ".csv", text))
+    assert manifest.valid == ()
+    assert [(row.id, row.prompt) for row in manifest.invalid] == [
+        ("a", "the sun rises"),
+        ("b", "go"),
+    ]
+    for row in manifest.invalid:
+        assert row.problems == (
+            RowProblem(
+                "duraton", f"unknown column (known columns: {KNOWN}): did you mean 'duration'?"
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content", "word"),
+    [
+        (".csv", f"video,prompt,action\n{URL.format('a')},go,extend\n", "column"),
+        (".json", json.dumps([{"video": URL.format("a"), "prompt": "go", "action": "extend"}]),
+         "key"),
+        (".yml", "- video: https://cdn.test/a.mp4\n  prompt: go\n  action: extend\n", "key"),
+    ],
+    ids=["csv", "json", "yaml"],
+)  # fmt: skip
+def test_a_column_no_field_resembles_is_named_with_the_known_ones(root, suffix, content, word):
+    (row,) = load_manifest(_write(root, suffix, content)).rows
+    assert isinstance(row, InvalidRow), row
+    assert row.problems == (
+        RowProblem(
+            "action",
+            f"unknown {word} (known {word}s: {KNOWN}): rename it to one of them or remove it",
+        ),
+    )
+
+
+def test_every_unknown_key_is_reported_after_the_known_fields(root):
+    row = {"Duraton": 4, "video": URL.format("x"), "promt": "go on", "notes": "n"}
+    (invalid,) = load_manifest(_write(root, ".json", json.dumps([row]))).rows
+    assert [p.field for p in invalid.problems] == ["prompt", "duraton", "promt", "notes"]
+    assert invalid.problems[0].message.endswith("; rename 'promt' to 'prompt'")
+    assert invalid.problems[2].message.endswith(": did you mean 'prompt'?")
+
+
+def test_empty_csv_header_cells_are_still_ignored(root):
+    text = f"id,video,prompt,, \na,{URL.format('a')},the sun rises,,x\n"
+    (row,) = load_manifest(_write(root, ".csv", text)).rows
+    assert isinstance(row, ValidRow), row
+
+
+def test_an_unknown_key_is_named_safely(root):
+    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
+    data_key = f"data:video/mp4;base64,{body}"
+    row = {"id": "k", "video": URL.format("k"), "prompt": "p", data_key: 1, "a\x00b": 2,
+           "k" * 300: 3}  # fmt: skip
+    (invalid,) = load_manifest([row]).rows
+    assert [p.field for p in invalid.problems] == [
+        f"data:… ({len(data_key)} chars)", "a\\x00b", "k" * 39 + "…",
+    ]  # fmt: skip
+    for piece in (body[:40], body[-40:]):
+        assert piece.lower() not in invalid.message.lower()  # keys are read lower-cased
+
+
+def test_the_flow_parameter_keeps_unknown_keys_so_they_are_reported():
+    """Inline rows given to the flow (the UI form, the API) are checked like a file's rows."""
+    from prefect_grok_video.flows import extend_videos
+
+    rows = [GOOD_ROW, {"video": URL.format("p"), "prompt": "p", "promt": "x"}]
+    parameters = extend_videos.validate_parameters({"manifest": rows})
+    good, typo = load_manifest(parameters["manifest"]).rows
+    assert isinstance(good, ValidRow), good
+    assert isinstance(typo, InvalidRow), typo
+    assert [p.field for p in typo.problems] == ["promt"]
+    assert "additionalProperties" not in ManifestRow.model_json_schema()  # the form is unchanged
 
 
 # --------------------------------------------------------------------------- accepted values
@@ -503,7 +617,9 @@ def test_duplicate_ids_keep_the_first_and_refuse_every_repeat(root):
 def test_every_problem_of_a_row_is_reported_in_field_order(root):
     row = {"id": "a/b", "prompt": " ", "duration": "six", "model": "a b", "extra": 1}
     (invalid,) = load_manifest(_write(root, ".json", json.dumps([row]))).rows
-    assert [p.field for p in invalid.problems] == ["id", "video", "prompt", "duration", "model"]
+    assert [p.field for p in invalid.problems] == [
+        "id", "video", "prompt", "duration", "model", "extra",
+    ]  # fmt: skip
     assert (invalid.id, invalid.source, invalid.prompt) == ("a/b", "", " ")
 
 
@@ -686,7 +802,11 @@ def test_read_rows_gives_raw_rows_base_folder_and_description(root):
     assert (base_dir, description) == (str(root), str(path))
     assert rows == [{"video": "a.mp4", "prompt": "p", "x": 1}, {}]
     assert all(isinstance(row, RawRow) for row in rows)
-    assert rows[0].problems == ()
+    assert rows[0].problems == (
+        RowProblem(
+            "x", f"unknown key (known keys: {KNOWN}): rename it to one of them or remove it"
+        ),
+    )
     assert [p.field for p in rows[1].problems] == ["row"]
     inline, base_dir, description = read_rows([ManifestRow(video="v", prompt="p"), {"ID": "x"}])
     assert (base_dir, description) == (None, "inline (2 rows)")
@@ -706,15 +826,16 @@ def test_manifest_row_schema_shows_the_range_but_does_not_enforce_it(root, monke
     for name in FIELDS:
         assert schema["properties"][name]["description"].endswith(".")
     rows = [
-        ManifestRow(video="clips/a.mp4", prompt="p", duration=11, unknown="ignored"),
+        ManifestRow(video="clips/a.mp4", prompt="p", duration=11, unknown="kept"),
         ManifestRow.model_validate({"video": "clips/a.mp4", "prompt": "p", "duration": "six"}),
         ManifestRow(video="clips/a.mp4", prompt="p", duration="8"),
     ]
-    assert not hasattr(rows[0], "unknown")
+    assert rows[0].model_extra == {"unknown": "kept"}  # to be reported, not dropped unseen
     monkeypatch.chdir(root)
     manifest = load_manifest(rows)
     assert [p.message for r in manifest.invalid for p in r.problems] == [
         "must be from 2 to 10 seconds, got 11",
+        f"unknown key (known keys: {KNOWN}): rename it to one of them or remove it",
         "must be a whole number of seconds from 2 to 10, got 'six'",
     ]
     assert manifest.rows[2].duration == 8
