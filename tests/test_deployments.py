@@ -134,6 +134,22 @@ async def _read(api_url: str, flow_run_id: str):
     return deployment, parent, chunks, artifacts
 
 
+def _deploy(cluster: Cluster, **env: str) -> str:
+    """Create the process pool and deploy `deployments/prefect.yaml` as the README says."""
+    cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process")
+    return cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                       "deployments/prefect.yaml", **env)  # fmt: skip
+
+
+def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None:
+    """A process worker of the pool in its own folder, as on its own machine."""
+    home = cluster.root / name
+    home.mkdir()
+    cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name", name,
+                  cwd=home, GROK_VIDEO_API_KEY=emulator.api_key,
+                  GROK_VIDEO_BASE_URL=emulator.base_url, GROK_VIDEO_POLL_FIRST="0.5")  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path: Path):
@@ -147,19 +163,10 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
             for i in range(ROWS)
         ))  # fmt: skip
         output = tmp_path / "videos"
-        cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process")
-        cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
-                    "deployments/prefect.yaml", GROK_VIDEO_REPOSITORY=str(REPO))  # fmt: skip
-        worker_env = {
-            "GROK_VIDEO_API_KEY": emulator.api_key,
-            "GROK_VIDEO_BASE_URL": emulator.base_url,
-            "GROK_VIDEO_POLL_FIRST": "0.5",
-        }
+        # the repository as a path: the pull step clones it, as a worker elsewhere would
+        _deploy(cluster, GROK_VIDEO_REPOSITORY=str(REPO))
         for name in ("worker-1", "worker-2"):
-            home = tmp_path / name  # each worker in its own folder, as on its own machine
-            home.mkdir()
-            cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name",
-                          name, cwd=home, **worker_env)  # fmt: skip
+            _start_worker(cluster, name, emulator)
 
         started = time.monotonic()
         out = cluster.run(
