@@ -1,6 +1,7 @@
 """Deployments for real: `prefect server start`, a process work pool, `deployments/prefect.yaml`
 deployed as a user would, two `prefect worker start` processes, and a 40-row manifest run in
-chunks through `prefect deployment run`. Also the UI form's parameter schema and `serve.py`."""
+chunks through `prefect deployment run`; deployed without GROK_VIDEO_REPOSITORY, a run from the
+checkout. Also the pull step's branches, the UI form's parameter schema and `serve.py`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 
 REPO = Path(__file__).parents[1]
 ROWS, CHUNK, RATE = 40, 10, 5.0
+STEPS = "prefect_grok_video.flows.steps"
 
 
 def _free_port() -> int:
@@ -224,6 +226,42 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         emulator.stop()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_path: Path):
+    """GROK_VIDEO_REPOSITORY unset (README step 4 skipped): a worker on this machine runs the
+    checkout the deployment was made from, instead of failing every run at the pull step."""
+    emulator = EmulatorServer(EmulatorConfig(latency=0.5, submit_rate=None))
+    emulator.start()
+    try:
+        manifest = tmp_path / "manifest.csv"
+        manifest.write_text("id,video,prompt,duration\n" + "".join(
+            f"clip-{i},https://cdn.test/{i}.mp4,scene {i} goes on,{2 + i}\n" for i in range(3)
+        ))  # fmt: skip
+        output = tmp_path / "videos"
+        deployed = _deploy(cluster)  # Cluster.env has no GROK_VIDEO_* variable
+        _start_worker(cluster, "worker", emulator)
+
+        out = cluster.run(
+            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "--param", f"manifest={manifest}", "--param", f"output={output}", "--watch",
+            timeout=240,
+        )  # fmt: skip
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
+        _, run, _, _ = asyncio.run(_read(cluster.api_url, flow_run_id))
+        assert run.state.is_completed(), cluster.logs()
+        assert sorted(p.name for p in output.iterdir()) == [f"clip-{i}.mp4" for i in range(3)]
+        assert emulator.state.accepted == 3
+        # `prefect deploy` said where the runs get their code
+        assert "GROK_VIDEO_REPOSITORY is not set" in deployed
+        assert str(REPO.resolve()) in " ".join(deployed.split())
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        emulator.stop()
+
+
 def test_the_ui_form_of_extend_videos():
     """The deployment's parameter schema: what the Prefect UI turns into the run form."""
     from prefect_grok_video.flows import extend_videos
@@ -269,10 +307,88 @@ def test_prefect_yaml_describes_the_deployment():
     assert deployment["tags"] and deployment["description"]
     (schedule,) = deployment["schedules"]
     assert schedule["cron"] and schedule["active"] is False
-    assert "git_clone" in next(iter(config["pull"][0]))
+    # the build step records the checkout and GROK_VIDEO_REPOSITORY; the pull step reads both
+    (build,) = config["build"]
+    (pull,) = config["pull"]
+    assert build == {f"{STEPS}.record_project": {
+        "id": "project", "repository": "{{ $GROK_VIDEO_REPOSITORY }}"}}  # fmt: skip
+    fetch = pull[f"{STEPS}.fetch_project"]
+    assert fetch["repository"] == "{{ project.repository }}"
+    assert fetch["directory"] == "{{ project.directory }}"
+    assert config["push"] is None
     from prefect_grok_video.flows import extend_videos
 
     assert set(deployment["parameters"]) <= set(extend_videos.parameters.properties)
+
+
+def test_fetch_project_clones_the_repository(monkeypatch: pytest.MonkeyPatch):
+    from prefect_grok_video.flows import steps
+
+    calls = []
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: calls.append(kw) or {"directory": "c"})
+    out = steps.fetch_project(repository="https://git.test/grok.git", directory="/nowhere")
+    assert out == {"directory": "c"}
+    (call,) = calls
+    assert call == {
+        "repository": "https://git.test/grok.git",
+        "branch": "main",
+        "access_token": None,
+    }
+
+
+# what the pull step gets for a repository that was not set: nothing, an empty value, or a
+# placeholder left as is
+NO_REPOSITORY = [None, "", "  ", "{{ $GROK_VIDEO_REPOSITORY }}"]
+
+
+@pytest.mark.parametrize("repository", NO_REPOSITORY)
+def test_fetch_project_uses_the_checkout_without_a_repository(
+    repository: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: pytest.fail(f"cloned {kw}"))
+    monkeypatch.chdir(tmp_path)  # and back after the test
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    assert steps.fetch_project(repository=repository, directory=str(checkout)) == {
+        "directory": str(checkout.resolve())}  # fmt: skip
+    assert Path.cwd() == checkout.resolve()
+
+
+@pytest.mark.parametrize("directory", ["/no/such/checkout", None])
+@pytest.mark.parametrize("repository", NO_REPOSITORY)
+def test_fetch_project_says_what_to_do_without_either(
+    repository: str | None, directory: str | None, monkeypatch: pytest.MonkeyPatch
+):
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: pytest.fail(f"cloned {kw}"))
+    with pytest.raises(RuntimeError) as error:
+        steps.fetch_project(repository=repository, directory=directory)
+    message = str(error.value)
+    assert "Set GROK_VIDEO_REPOSITORY to the repository's URL and deploy again" in message
+    assert "run the worker on the machine that has the checkout" in message
+    assert directory is None or directory in message
+
+
+@pytest.mark.parametrize(
+    ("repository", "recorded", "said"),
+    [
+        ("https://git.test/grok.git", "https://git.test/grok.git", "will clone https://git."),
+        ("", "", "GROK_VIDEO_REPOSITORY is not set: runs of this deployment will use the checkout"),
+    ],
+)
+def test_record_project_records_the_checkout_and_the_repository(
+    repository: str, recorded: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # fmt: skip
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.chdir(tmp_path)
+    assert steps.record_project(repository) == {
+        "directory": str(tmp_path.resolve()), "repository": recorded}  # fmt: skip
+    assert said in capsys.readouterr().out
 
 
 @pytest.mark.slow
