@@ -45,12 +45,16 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 class Cluster:
-    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1."""
+    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1.
 
-    def __init__(self, root: Path) -> None:
+    With `server`, the processes of one test against that cluster's server.
+    """
+
+    def __init__(self, root: Path, server: Cluster | None = None) -> None:
         self.root = root
+        self.server = server
         self.processes: list[subprocess.Popen] = []
-        self.api_url = f"http://127.0.0.1:{_free_port()}/api"
+        self.api_url = server.api_url if server else f"http://127.0.0.1:{_free_port()}/api"
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}  # fmt: skip
         self.env.update(
@@ -78,31 +82,43 @@ class Cluster:
         return done.stdout
 
     def logs(self) -> str:
-        return "\n".join(
+        own = "\n".join(
             f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log"))
         )
+        return f"{self.server.logs()}\n{own}" if self.server else own
 
     def stop(self) -> None:
         for process in reversed(self.processes):
             _stop(process)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path)
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One `prefect server start` for this file's tests (a start takes 15-45 s on 2 cores)."""
+    server = Cluster(tmp_path_factory.mktemp("prefect-server"))
     try:
-        cluster.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
-                      "--port", cluster.api_url.split(":")[2].split("/")[0])  # fmt: skip
+        server.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
+                     "--port", server.api_url.split(":")[2].split("/")[0])  # fmt: skip
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{cluster.api_url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail(f"the Prefect server did not start\n{cluster.logs()}")
+            pytest.fail(f"the Prefect server did not start\n{server.logs()}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cluster(prefect_server: Cluster, tmp_path: Path) -> Iterator[Cluster]:
+    """A test's own processes (workers) and settings (result storage), on the shared server."""
+    cluster = Cluster(tmp_path, server=prefect_server)
+    try:
         yield cluster
     finally:
         cluster.stop()
@@ -138,7 +154,8 @@ async def _read(api_url: str, flow_run_id: str):
 
 def _deploy(cluster: Cluster, **env: str) -> str:
     """Create the process pool and deploy `deployments/prefect.yaml` as the README says."""
-    cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process")
+    # --overwrite: an earlier test on the shared server may have created the pool
+    cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process", "--overwrite")
     return cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
                        "deployments/prefect.yaml", **env)  # fmt: skip
 
@@ -244,8 +261,10 @@ def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_p
 
         out = cluster.run(
             "prefect", "deployment", "run", "extend-videos/extend-videos",
-            "--param", f"manifest={manifest}", "--param", f"output={output}", "--watch",
-            timeout=240,
+            "--param", f"manifest={manifest}", "--param", f"output={output}",
+            # the first run on the server creates the shared limit at its rate: the same in
+            # every test, so the tests do not depend on their order
+            "--param", f"submit_rate={RATE}", "--watch", timeout=240,
         )  # fmt: skip
         flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
         _, run, _, _ = asyncio.run(_read(cluster.api_url, flow_run_id))
@@ -392,15 +411,9 @@ def test_record_project_records_the_checkout_and_the_repository(
 
 
 @pytest.mark.slow
-def test_serve_script_serves_the_flow(tmp_path):
-    """`deployments/serve.py` registers a served deployment against a temporary server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(PREFECT_HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    done = subprocess.run(
-        [sys.executable, str(REPO / "deployments" / "serve.py"), "--cron", "0 3 * * *",
-         "--manifest", "examples/manifest.csv", "--check"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "registered extend-videos/grok-video-served" in done.stdout
-    assert "'0 3 * * *'" in done.stdout
+def test_serve_script_serves_the_flow(cluster: Cluster):
+    """`deployments/serve.py` registers a served deployment with the server."""
+    out = cluster.run(sys.executable, str(REPO / "deployments" / "serve.py"), "--cron",
+                      "0 3 * * *", "--manifest", "examples/manifest.csv", "--check")  # fmt: skip
+    assert "registered extend-videos/grok-video-served" in out
+    assert "'0 3 * * *'" in out
