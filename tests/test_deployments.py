@@ -160,6 +160,16 @@ def _deploy(cluster: Cluster, **env: str) -> str:
                        "deployments/prefect.yaml", **env)  # fmt: skip
 
 
+def _repository_of_head(root: Path) -> str:
+    """A repository whose main branch is this checkout's HEAD: the code under test, committed
+    (this repository's own main may be ahead or behind)."""
+    origin = root / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run(["git", "-C", str(REPO), "push", "-q", str(origin), "HEAD:refs/heads/main"],
+                   check=True)  # fmt: skip
+    return str(origin)
+
+
 def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None:
     """A process worker of the pool in its own folder, as on its own machine."""
     home = cluster.root / name
@@ -182,8 +192,8 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
             for i in range(ROWS)
         ))  # fmt: skip
         output = tmp_path / "videos"
-        # the repository as a path: the pull step clones it, as a worker elsewhere would
-        _deploy(cluster, GROK_VIDEO_REPOSITORY=str(REPO))
+        # the pull step clones the repository's main branch, as a worker elsewhere would
+        _deploy(cluster, GROK_VIDEO_REPOSITORY=_repository_of_head(tmp_path))
         for name in ("worker-1", "worker-2"):
             _start_worker(cluster, name, emulator)
 
