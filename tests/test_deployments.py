@@ -1,6 +1,7 @@
 """Deployments for real: `prefect server start`, a process work pool, `deployments/prefect.yaml`
 deployed as a user would, two `prefect worker start` processes, and a 40-row manifest run in
-chunks through `prefect deployment run`. Also the UI form's parameter schema and `serve.py`."""
+chunks through `prefect deployment run`; deployed without GROK_VIDEO_REPOSITORY, a run from the
+checkout. Also the pull step's branches, the UI form's parameter schema and `serve.py`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 
 REPO = Path(__file__).parents[1]
 ROWS, CHUNK, RATE = 40, 10, 5.0
+STEPS = "prefect_grok_video.flows.steps"
 
 
 def _free_port() -> int:
@@ -43,12 +45,16 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 class Cluster:
-    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1."""
+    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1.
 
-    def __init__(self, root: Path) -> None:
+    With `server`, the processes of one test against that cluster's server.
+    """
+
+    def __init__(self, root: Path, server: Cluster | None = None) -> None:
         self.root = root
+        self.server = server
         self.processes: list[subprocess.Popen] = []
-        self.api_url = f"http://127.0.0.1:{_free_port()}/api"
+        self.api_url = server.api_url if server else f"http://127.0.0.1:{_free_port()}/api"
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}  # fmt: skip
         self.env.update(
@@ -76,31 +82,43 @@ class Cluster:
         return done.stdout
 
     def logs(self) -> str:
-        return "\n".join(
+        own = "\n".join(
             f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log"))
         )
+        return f"{self.server.logs()}\n{own}" if self.server else own
 
     def stop(self) -> None:
         for process in reversed(self.processes):
             _stop(process)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path)
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One `prefect server start` for this file's tests (a start takes 15-45 s on 2 cores)."""
+    server = Cluster(tmp_path_factory.mktemp("prefect-server"))
     try:
-        cluster.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
-                      "--port", cluster.api_url.split(":")[2].split("/")[0])  # fmt: skip
+        server.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
+                     "--port", server.api_url.split(":")[2].split("/")[0])  # fmt: skip
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{cluster.api_url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail(f"the Prefect server did not start\n{cluster.logs()}")
+            pytest.fail(f"the Prefect server did not start\n{server.logs()}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cluster(prefect_server: Cluster, tmp_path: Path) -> Iterator[Cluster]:
+    """A test's own processes (workers) and settings (result storage), on the shared server."""
+    cluster = Cluster(tmp_path, server=prefect_server)
+    try:
         yield cluster
     finally:
         cluster.stop()
@@ -134,6 +152,33 @@ async def _read(api_url: str, flow_run_id: str):
     return deployment, parent, chunks, artifacts
 
 
+def _deploy(cluster: Cluster, **env: str) -> str:
+    """Create the process pool and deploy `deployments/prefect.yaml` as the README says."""
+    # --overwrite: an earlier test on the shared server may have created the pool
+    cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process", "--overwrite")
+    return cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                       "deployments/prefect.yaml", **env)  # fmt: skip
+
+
+def _repository_of_head(root: Path) -> str:
+    """A repository whose main branch is this checkout's HEAD: the code under test, committed
+    (this repository's own main may be ahead or behind)."""
+    origin = root / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run(["git", "-C", str(REPO), "push", "-q", str(origin), "HEAD:refs/heads/main"],
+                   check=True)  # fmt: skip
+    return str(origin)
+
+
+def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None:
+    """A process worker of the pool in its own folder, as on its own machine."""
+    home = cluster.root / name
+    home.mkdir()
+    cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name", name,
+                  cwd=home, GROK_VIDEO_API_KEY=emulator.api_key,
+                  GROK_VIDEO_BASE_URL=emulator.base_url, GROK_VIDEO_POLL_FIRST="0.5")  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path: Path):
@@ -147,19 +192,10 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
             for i in range(ROWS)
         ))  # fmt: skip
         output = tmp_path / "videos"
-        cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process")
-        cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
-                    "deployments/prefect.yaml", GROK_VIDEO_REPOSITORY=str(REPO))  # fmt: skip
-        worker_env = {
-            "GROK_VIDEO_API_KEY": emulator.api_key,
-            "GROK_VIDEO_BASE_URL": emulator.base_url,
-            "GROK_VIDEO_POLL_FIRST": "0.5",
-        }
+        # the pull step clones the repository's main branch, as a worker elsewhere would
+        _deploy(cluster, GROK_VIDEO_REPOSITORY=_repository_of_head(tmp_path))
         for name in ("worker-1", "worker-2"):
-            home = tmp_path / name  # each worker in its own folder, as on its own machine
-            home.mkdir()
-            cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name",
-                          name, cwd=home, **worker_env)  # fmt: skip
+            _start_worker(cluster, name, emulator)
 
         started = time.monotonic()
         out = cluster.run(
@@ -217,6 +253,44 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         emulator.stop()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_path: Path):
+    """GROK_VIDEO_REPOSITORY unset (README step 4 skipped): a worker on this machine runs the
+    checkout the deployment was made from, instead of failing every run at the pull step."""
+    emulator = EmulatorServer(EmulatorConfig(latency=0.5, submit_rate=None))
+    emulator.start()
+    try:
+        manifest = tmp_path / "manifest.csv"
+        manifest.write_text("id,video,prompt,duration\n" + "".join(
+            f"clip-{i},https://cdn.test/{i}.mp4,scene {i} goes on,{2 + i}\n" for i in range(3)
+        ))  # fmt: skip
+        output = tmp_path / "videos"
+        deployed = _deploy(cluster)  # Cluster.env has no GROK_VIDEO_* variable
+        _start_worker(cluster, "worker", emulator)
+
+        out = cluster.run(
+            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "--param", f"manifest={manifest}", "--param", f"output={output}",
+            # the first run on the server creates the shared limit at its rate: the same in
+            # every test, so the tests do not depend on their order
+            "--param", f"submit_rate={RATE}", "--watch", timeout=240,
+        )  # fmt: skip
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
+        _, run, _, _ = asyncio.run(_read(cluster.api_url, flow_run_id))
+        assert run.state.is_completed(), cluster.logs()
+        assert sorted(p.name for p in output.iterdir()) == [f"clip-{i}.mp4" for i in range(3)]
+        assert emulator.state.accepted == 3
+        # `prefect deploy` said where the runs get their code
+        assert "GROK_VIDEO_REPOSITORY is not set" in deployed
+        assert str(REPO.resolve()) in " ".join(deployed.split())
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        emulator.stop()
+
+
 def test_the_ui_form_of_extend_videos():
     """The deployment's parameter schema: what the Prefect UI turns into the run form."""
     from prefect_grok_video.flows import extend_videos
@@ -262,22 +336,94 @@ def test_prefect_yaml_describes_the_deployment():
     assert deployment["tags"] and deployment["description"]
     (schedule,) = deployment["schedules"]
     assert schedule["cron"] and schedule["active"] is False
-    assert "git_clone" in next(iter(config["pull"][0]))
+    # the build step records the checkout and GROK_VIDEO_REPOSITORY; the pull step reads both
+    (build,) = config["build"]
+    (pull,) = config["pull"]
+    assert build == {f"{STEPS}.record_project": {
+        "id": "project", "repository": "{{ $GROK_VIDEO_REPOSITORY }}"}}  # fmt: skip
+    fetch = pull[f"{STEPS}.fetch_project"]
+    assert fetch["repository"] == "{{ project.repository }}"
+    assert fetch["directory"] == "{{ project.directory }}"
+    assert config["push"] is None
     from prefect_grok_video.flows import extend_videos
 
     assert set(deployment["parameters"]) <= set(extend_videos.parameters.properties)
 
 
+def test_fetch_project_clones_the_repository(monkeypatch: pytest.MonkeyPatch):
+    from prefect_grok_video.flows import steps
+
+    calls = []
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: calls.append(kw) or {"directory": "c"})
+    out = steps.fetch_project(repository="https://git.test/grok.git", directory="/nowhere")
+    assert out == {"directory": "c"}
+    (call,) = calls
+    assert call == {
+        "repository": "https://git.test/grok.git",
+        "branch": "main",
+        "access_token": None,
+    }
+
+
+# what the pull step gets for a repository that was not set: nothing, an empty value, or a
+# placeholder left as is
+NO_REPOSITORY = [None, "", "  ", "{{ $GROK_VIDEO_REPOSITORY }}"]
+
+
+@pytest.mark.parametrize("repository", NO_REPOSITORY)
+def test_fetch_project_uses_the_checkout_without_a_repository(
+    repository: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: pytest.fail(f"cloned {kw}"))
+    monkeypatch.chdir(tmp_path)  # and back after the test
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    assert steps.fetch_project(repository=repository, directory=str(checkout)) == {
+        "directory": str(checkout.resolve())}  # fmt: skip
+    assert Path.cwd() == checkout.resolve()
+
+
+@pytest.mark.parametrize("directory", ["/no/such/checkout", None])
+@pytest.mark.parametrize("repository", NO_REPOSITORY)
+def test_fetch_project_says_what_to_do_without_either(
+    repository: str | None, directory: str | None, monkeypatch: pytest.MonkeyPatch
+):
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.setattr(steps, "git_clone", lambda **kw: pytest.fail(f"cloned {kw}"))
+    with pytest.raises(RuntimeError) as error:
+        steps.fetch_project(repository=repository, directory=directory)
+    message = str(error.value)
+    assert "Set GROK_VIDEO_REPOSITORY to the repository's URL and deploy again" in message
+    assert "run the worker on the machine that has the checkout" in message
+    assert directory is None or directory in message
+
+
+@pytest.mark.parametrize(
+    ("repository", "recorded", "said"),
+    [
+        ("https://git.test/grok.git", "https://git.test/grok.git", "will clone https://git."),
+        ("", "", "GROK_VIDEO_REPOSITORY is not set: runs of this deployment will use the checkout"),
+    ],
+)
+def test_record_project_records_the_checkout_and_the_repository(
+    repository: str, recorded: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # fmt: skip
+    from prefect_grok_video.flows import steps
+
+    monkeypatch.chdir(tmp_path)
+    assert steps.record_project(repository) == {
+        "directory": str(tmp_path.resolve()), "repository": recorded}  # fmt: skip
+    assert said in capsys.readouterr().out
+
+
 @pytest.mark.slow
-def test_serve_script_serves_the_flow(tmp_path):
-    """`deployments/serve.py` registers a served deployment against a temporary server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(PREFECT_HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    done = subprocess.run(
-        [sys.executable, str(REPO / "deployments" / "serve.py"), "--cron", "0 3 * * *",
-         "--manifest", "examples/manifest.csv", "--check"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "registered extend-videos/grok-video-served" in done.stdout
-    assert "'0 3 * * *'" in done.stdout
+def test_serve_script_serves_the_flow(cluster: Cluster):
+    """`deployments/serve.py` registers a served deployment with the server."""
+    out = cluster.run(sys.executable, str(REPO / "deployments" / "serve.py"), "--cron",
+                      "0 3 * * *", "--manifest", "examples/manifest.csv", "--check")  # fmt: skip
+    assert "registered extend-videos/grok-video-served" in out
+    assert "'0 3 * * *'" in out
