@@ -15,6 +15,9 @@ Each paid submission passes two checks, one submission at a time:
 
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
+
+The gate's logic is here; the server's side is a `SlotSource` (flows/slots.py: Prefect's,
+by default), and its clock and sleep can be replaced, so tests run it on virtual time.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ import logging
 import math
 import time
 
-import httpx
-from prefect.client.orchestration import PrefectClient, get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-from prefect_grok_video.pacing import Pacer
+from prefect_grok_video.flows.slots import (
+    PrefectSlots,
+    SlotSource,
+    SlotSourceError,
+    SlotsRefused,
+    SourceBusy,
+)
+from prefect_grok_video.pacing import Clock, Pacer, Sleep
 
 __all__ = ["DEFAULT_LIMIT_NAME", "GateClosedError", "SubmitGate"]
 
@@ -43,31 +47,11 @@ HEADROOM = 1.02
 BATCH_SECONDS = 30.0
 #: Seconds the gate keeps asking a Prefect API that does not answer before going on alone.
 UNREACHABLE_SECONDS = 60
-
-
-#: Answers of a Prefect server too busy to answer now (a locked SQLite database is a 503).
-_BUSY = (429, 502, 503)
-
-
-async def _post_once(client: PrefectClient, path: str, body: dict) -> httpx.Response | None:
-    """POST to the Prefect API once; None when the server is busy or out of reach.
-
-    Prefect's client retries a busy server's 503 after a 2-second pause even when told not to
-    retry; the gate asks again sooner by itself."""
-    http = getattr(client, "_client", None)
-    try:
-        if not isinstance(http, httpx.AsyncClient):  # not the client this was written against
-            response = await client.request("POST", path, json=body)  # type: ignore[arg-type]
-        else:
-            request = http.build_request("POST", path, json=body)
-            if getattr(http, "enable_csrf_support", False):
-                await http._add_csrf_headers(request)  # type: ignore[attr-defined]
-            response = await httpx.AsyncClient.send(http, request)
-    except httpx.TransportError:
-        return None
-    except httpx.HTTPStatusError as exc:  # from `client.request`
-        response = exc.response
-    return None if response.status_code in _BUSY else response
+#: Seconds before asking a busy (or unreachable) server again.
+BUSY_RETRY_SECONDS = 0.1
+#: Seconds between looks at when this run's previous batch runs out: giving back unused
+#: slots brings it forward.
+EXPIRY_CHECK_SECONDS = 0.5
 
 
 class GateClosedError(RuntimeError):
@@ -83,10 +67,16 @@ class SubmitGate:
         *,
         limit_name: str | None = DEFAULT_LIMIT_NAME,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
+        slots: SlotSource | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.rate = rate
         self.limit_name = limit_name
-        self._pacer = Pacer(rate / HEADROOM)
+        self._source: SlotSource = slots if slots is not None else PrefectSlots()
+        self._clock = clock
+        self._sleep = sleep
+        self._pacer = self._pacer_for(rate)
         self._batch = max(1, math.floor(rate * BATCH_SECONDS))
         self._decay = rate
         self._slots = 0
@@ -109,14 +99,14 @@ class SubmitGate:
                 await self._ensure_limit()
             while True:
                 if self.limit_name is not None and (
-                    self._slots <= 0 or time.monotonic() >= self._slots_expire
+                    self._slots <= 0 or self._clock() >= self._slots_expire
                 ):
                     await self._take_batch()
                 await self._pacer.wait()
                 self._check_open()
                 if self.limit_name is None:
                     return
-                if time.monotonic() < self._slots_expire:
+                if self._clock() < self._slots_expire:
                     break
                 self._slots = 0  # the batch ran out of time while pacing: take a fresh one
             self._slots -= 1
@@ -129,25 +119,28 @@ class SubmitGate:
             unused, self._slots = self._slots, 0
         if not unused or self.limit_name is None:
             return
-        body = {"names": [self.limit_name], "slots": unused}
-        async with get_client() as client:
+        async with self._source.connect() as slots:
             # Worth asking until the batch would have run out anyway.
-            while time.monotonic() < self._slots_expire:
-                response = await _post_once(client, "/v2/concurrency_limits/decrement", body)
-                if response is not None:
-                    if not response.is_success:
-                        self._logger.debug(
-                            "Could not give back %d slots: HTTP %d", unused, response.status_code
-                        )
-                    else:  # the next batch only waits for the slots this run used to decay
-                        used = self._batch - unused
-                        self._slots_expire = self._asked + used / self._decay
+            while self._clock() < self._slots_expire:
+                try:
+                    await slots.give_back(self.limit_name, unused, self._clock() - self._asked)
+                except SourceBusy:
+                    await self._sleep(BUSY_RETRY_SECONDS)
+                    continue
+                except SlotSourceError as exc:
+                    self._logger.debug("Could not give back %d slots: %s", unused, exc)
                     return
-                await asyncio.sleep(0.1)
+                # The next batch only waits for the slots this run used to decay.
+                used = self._batch - unused
+                self._slots_expire = self._asked + used / self._decay
+                return
 
     def _check_open(self) -> None:
         if self._closed:
             raise GateClosedError("the run is stopping: no new submission is sent")
+
+    def _pacer_for(self, rate: float) -> Pacer:
+        return Pacer(rate / HEADROOM, clock=self._clock, sleep=self._sleep)
 
     async def _take_batch(self) -> None:
         """Occupy a batch of the global limit's slots, asking as soon as they can be free.
@@ -160,27 +153,21 @@ class SubmitGate:
         stays out of reach for `UNREACHABLE_SECONDS` leaves the run on its own pace.
         """
         assert self.limit_name is not None
-        # Looked at again every half second: giving back unused slots brings it forward.
-        while (left := self._slots_expire - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, 0.5))
-        deadline = time.monotonic() + UNREACHABLE_SECONDS
-        async with get_client() as client:
+        while (left := self._slots_expire - self._clock()) > 0:
+            await self._sleep(min(left, EXPIRY_CHECK_SECONDS))
+        deadline = self._clock() + UNREACHABLE_SECONDS
+        async with self._source.connect() as slots:
             while True:
-                asked = time.monotonic()
-                response = await _post_once(
-                    client,
-                    "/v2/concurrency_limits/increment",
-                    {"names": [self.limit_name], "slots": self._batch, "mode": "rate_limit"},
-                )
-                if response is not None:
-                    if response.is_success:
-                        break
-                    if response.status_code == 423:
-                        suggested = float(response.headers.get("Retry-After") or 1.0)
-                        await asyncio.sleep(min(suggested, 1.0 / self._decay))
-                        continue
-                    response.raise_for_status()
-                if time.monotonic() > deadline:
+                asked = self._clock()
+                try:
+                    await slots.take(self.limit_name, self._batch)
+                    break
+                except SlotsRefused as refused:
+                    await self._sleep(min(refused.retry_after, 1.0 / self._decay))
+                    continue
+                except SourceBusy:
+                    pass
+                if self._clock() > deadline:
                     self._logger.warning(
                         "The Prefect API did not grant slots of %r for %d s; this run goes "
                         "on at its own pace (%s/s)",
@@ -188,50 +175,28 @@ class SubmitGate:
                     )  # fmt: skip
                     self.limit_name = None
                     return
-                await asyncio.sleep(0.1)
+                await self._sleep(BUSY_RETRY_SECONDS)
         self._slots = self._batch
         # From when the granted ask was sent, not answered: the server decays the batch from
         # a moment in between, so this run never uses a slot past the batch's own time.
         self._asked = asked
         self._slots_expire = asked + self._batch / self._decay
 
-    async def _create_limit(self, client: PrefectClient) -> GlobalConcurrencyLimitResponse | None:
-        """Create the limit (another run may win the race: then read theirs)."""
-        assert self.limit_name is not None
-        try:
-            await client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(
-                    name=self.limit_name,
-                    limit=self._batch,
-                    slot_decay_per_second=self.rate,
-                    active=True,
-                )
-            )
-            self._logger.info(
-                "Created global concurrency limit %r: %s submissions/s shared by all runs",
-                self.limit_name, self.rate,
-            )  # fmt: skip
-        except ObjectAlreadyExists:
-            pass
-        try:
-            return await client.read_global_concurrency_limit_by_name(self.limit_name)
-        except ObjectNotFound:
-            return None
-
     async def _ensure_limit(self) -> None:
         """Create the global limit when missing; size batches to what an existing one allows."""
         assert self.limit_name is not None
-        async with get_client() as client:
-            try:
-                limit = await client.read_global_concurrency_limit_by_name(self.limit_name)
-            except ObjectNotFound:
-                limit = await self._create_limit(client)
-            if limit is None:  # deleted meanwhile: pace this run only
-                self.limit_name = None
-                self._ready = True
-                return
-        decay = limit.slot_decay_per_second or 0
-        if not limit.active or decay <= 0:
+        limit = await self._source.read(self.limit_name)
+        if limit is None:
+            # Another run may win the race to create it: then this one reads theirs.
+            if await self._source.create(self.limit_name, self._batch, self.rate):
+                self._logger.info(
+                    "Created global concurrency limit %r: %s submissions/s shared by all runs",
+                    self.limit_name, self.rate,
+                )  # fmt: skip
+            limit = await self._source.read(self.limit_name)
+        if limit is None:  # deleted meanwhile: pace this run only
+            self.limit_name = None
+        elif not limit.active or limit.decay <= 0:
             self._logger.warning(
                 "Global concurrency limit %r is inactive or has no slot decay; submissions "
                 "are paced by this run only (%s/s)",
@@ -239,13 +204,13 @@ class SubmitGate:
             )  # fmt: skip
             self.limit_name = None
         else:
-            self._batch = max(1, min(self._batch, limit.limit))
-            self._decay = decay
-            if decay < self.rate:
-                self._pacer = Pacer(decay / HEADROOM)
+            self._batch = max(1, min(self._batch, limit.slots))
+            self._decay = limit.decay
+            if limit.decay < self.rate:
+                self._pacer = self._pacer_for(limit.decay)
                 self._logger.warning(
                     "Global concurrency limit %r allows %s submissions/s for all runs: this "
                     "run's submit_rate %s is capped by it",
-                    self.limit_name, decay, self.rate,
+                    self.limit_name, limit.decay, self.rate,
                 )  # fmt: skip
         self._ready = True

@@ -96,17 +96,22 @@ async def prefect_server(prefect_api: str) -> str:
     runs (here or in subprocesses given `PREFECT_API_URL`) create it at their own rate.
 
     Subprocesses pointed at it skip starting a temporary server of their own (~10 s each)."""
+    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+
+    await delete_limit(DEFAULT_LIMIT_NAME)
+    return prefect_api
+
+
+async def delete_limit(name: str) -> None:
+    """Delete the global concurrency limit `name` from the current Prefect API, if there."""
     import contextlib
 
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
-
     async with get_client() as client:
         with contextlib.suppress(ObjectNotFound):
-            await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
-    return prefect_api
+            await client.delete_global_concurrency_limit_by_name(name)
 
 
 def forget_submit_limit(api_url: str) -> None:

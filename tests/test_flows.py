@@ -7,7 +7,6 @@ import asyncio
 import csv
 import hashlib
 import json
-from itertools import pairwise
 from pathlib import Path
 
 import fsspec
@@ -214,18 +213,20 @@ async def test_rows_that_are_the_same_job_share_one_submission(emulator, tmp_pat
         "one.mp4", "three.mp4", "two.mp4"]  # fmt: skip
 
 
-async def test_submit_rate_spaces_submissions(emulator, tmp_path):
+async def test_a_run_keeps_to_its_submit_rate(emulator, tmp_path):
+    """End to end, with real time: a run's submissions reach the service no faster than its
+    submit_rate. The bounds are loose (a loaded machine delays requests unevenly); the exact
+    spacing and the shared limit's batches are tested on virtual time in test_gate.py."""
     manifest = write_manifest(tmp_path, [
         {"id": f"r{i}", "video": URL.format(i), "prompt": "go"} for i in range(8)
     ])  # fmt: skip
     state, _ = await run(manifest, emulator, tmp_path / "out", submit_rate=5.0)
     assert state.is_completed()
     times = sorted(s.monotonic for s in emulator.state.submissions)
-    gaps = [b - a for a, b in pairwise(times)]
-    # 1/5 s apart on average; one gap may shrink by what the loops' scheduling delays
-    # one request and not the next (tens of ms on a loaded 2-core machine), never to a burst.
-    assert times[-1] - times[0] >= 7 * 0.2
-    assert min(gaps) >= 0.15
+    assert len(times) == 8
+    # 7 intervals of 0.2 s at least; at most 5 a second, give or take one, never a burst.
+    assert times[-1] - times[0] >= 0.9 * 7 * 0.2
+    assert emulator.state.peak_accepted_per_second() <= 5 + 1
 
 
 async def test_max_concurrency_bounds_jobs_in_flight(emulator_factory, tmp_path):
@@ -250,58 +251,6 @@ async def test_429s_from_the_service_are_waited_out(emulator_factory, tmp_path):
     assert emulator.state.rate_limited > 0
     assert emulator.state.accepted == 6
     assert all(item.attempts == 1 for item in report.items)
-
-
-async def test_concurrent_runs_share_one_submit_rate(emulator, tmp_path):
-    """Two runs at 4 submissions/s each, on one Prefect server: 4/s between them."""
-    manifests = [
-        write_manifest(tmp_path, [
-            {"id": f"{name}{i}", "video": URL.format(f"{name}{i}"), "prompt": "go"}
-            for i in range(8)
-        ], name=f"{name}.csv")
-        for name in ("a", "b")
-    ]  # fmt: skip
-    results = await asyncio.gather(
-        *(run(m, emulator, tmp_path / "out", submit_rate=4.0) for m in manifests)
-    )
-    assert all(state.is_completed() for state, _ in results)
-    times = sorted(s.monotonic for s in emulator.state.submissions)
-    assert len(times) == 16
-    # 16 submissions at 4/s take at least ~3.5 s together (each run alone would take 1.75 s)
-    assert times[-1] - times[0] >= 3.0
-    assert emulator.state.peak_accepted_per_second() <= 4 + 2
-
-
-async def test_a_run_gives_back_its_unused_slots_once_everything_is_submitted(
-    emulator_factory, tmp_path
-):
-    """A run holds 30 s' worth of the shared limit's slots; once it has submitted every job it
-    gives back the rest, so a second run starts while the first is still waiting for its jobs
-    (not 30 s later)."""
-    emulator = emulator_factory(latency=3.0)
-    manifests = [
-        write_manifest(tmp_path, [
-            {"id": f"{name}{i}", "video": URL.format(f"{name}{i}"), "prompt": "go"}
-            for i in range(2)
-        ], name=f"{name}.csv")
-        for name in ("a", "b")
-    ]  # fmt: skip
-
-    async def later(manifest):
-        await asyncio.sleep(0.5)
-        return await run(manifest, emulator, tmp_path / "out", submit_rate=4.0)
-
-    results = await asyncio.gather(
-        run(manifests[0], emulator, tmp_path / "out", submit_rate=4.0), later(manifests[1])
-    )
-    assert all(state.is_completed() for state, _ in results)
-    first = {s.request_id: s.monotonic for s in emulator.state.submissions}
-    by_run = {
-        name: sorted(first[item.request_id] for item in report.items)
-        for name, (_, report) in zip("ab", results, strict=True)
-    }
-    # b's first submission comes while a's jobs (3 s each) are still running
-    assert by_run["b"][0] < by_run["a"][-1] + 2.5, by_run
 
 
 async def test_outputs_to_a_storage_url(emulator, tmp_path):

@@ -1,0 +1,343 @@
+"""The submit gate on virtual time, against an in-memory shared limit with slot decay.
+
+`FakeSlots` keeps one limit the way a Prefect server does in rate-limit mode: slots taken decay
+at `decay` per second, an ask that does not fit is refused (423), slots given back are freed at
+once. It can be made busy (every call refused as 429/503 would be) or slow to answer. The
+Prefect implementation of the same interface is tested against a real server in test_slots.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from itertools import pairwise
+
+import pytest
+from fake_time import FakeTime
+
+from prefect_grok_video.flows.gate import (
+    BATCH_SECONDS,
+    HEADROOM,
+    UNREACHABLE_SECONDS,
+    GateClosedError,
+    SubmitGate,
+)
+from prefect_grok_video.flows.slots import LimitInfo, SlotSourceError, SlotsRefused, SourceBusy
+
+NAME = "grok-video-submit"
+
+
+class FakeSlots:
+    """One shared limit on virtual time, with a record of every call."""
+
+    def __init__(self, fake: FakeTime, limit: LimitInfo | None = None) -> None:
+        self.fake = fake
+        self.limit = limit
+        self.active = 0.0
+        self.updated = fake.now
+        #: (time sent, slots, granted) of every ask for slots.
+        self.asks: list[tuple[float, int, bool]] = []
+        #: (time sent, slots, given back) of every give-back.
+        self.give_backs: list[tuple[float, int, bool]] = []
+        self.created: list[tuple[str, int, float]] = []
+        #: Every call before this time is answered "busy".
+        self.busy_until = float("-inf")
+        #: Seconds each ask takes to be answered.
+        self.answer_delay = 0.0
+        #: Give-backs are answered with this error.
+        self.give_back_error: Exception | None = None
+
+    def _active_now(self) -> float:
+        assert self.limit is not None
+        decayed = self.limit.decay * (self.fake.now - self.updated)
+        return max(0.0, self.active - decayed)
+
+    def _set_active(self, active: float) -> None:
+        self.active, self.updated = active, self.fake.now
+
+    async def read(self, name: str) -> LimitInfo | None:
+        assert name == NAME
+        return self.limit
+
+    async def create(self, name: str, slots: int, decay: float) -> bool:
+        self.created.append((name, slots, decay))
+        if self.limit is not None:
+            return False
+        self.limit = LimitInfo(slots=slots, decay=decay, active=True)
+        return True
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[FakeSlots]:
+        yield self
+
+    async def take(self, name: str, slots: int) -> None:
+        assert self.limit is not None
+        sent = self.fake.now
+        if sent < self.busy_until:
+            self.asks.append((sent, slots, False))
+            raise SourceBusy("HTTP 503")
+        await self.fake.sleep(self.answer_delay)
+        fits = self._active_now() + slots <= self.limit.slots + 1e-9
+        self.asks.append((sent, slots, fits))
+        if not fits:
+            raise SlotsRefused((self._active_now() + slots - self.limit.slots) / self.limit.decay)
+        self._set_active(self._active_now() + slots)
+
+    async def give_back(self, name: str, slots: int, held: float) -> None:
+        assert held >= 0
+        busy = self.fake.now < self.busy_until
+        self.give_backs.append((self.fake.now, slots, not busy and not self.give_back_error))
+        if busy:
+            raise SourceBusy("HTTP 503")
+        if self.give_back_error is not None:
+            raise self.give_back_error
+        self._set_active(max(0.0, self._active_now() - slots))
+
+
+def new_gate(fake: FakeTime, slots: FakeSlots, rate: float, **options) -> SubmitGate:
+    return SubmitGate(
+        rate, limit_name=NAME, slots=slots, clock=fake.clock, sleep=fake.sleep, **options
+    )
+
+
+async def submit(fake: FakeTime, gate: SubmitGate, times: int) -> list[float]:
+    """Pass `times` submissions through the gate one after another; when each went."""
+    sent = []
+    for _ in range(times):
+        await gate.wait()
+        sent.append(fake.now)
+    return sent
+
+
+def granted(slots: FakeSlots) -> list[float]:
+    return [when for when, _, ok in slots.asks if ok]
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in pairwise(times)]
+
+
+async def test_a_missing_limit_is_created_at_the_runs_rate_with_one_batch_of_slots():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    await fake.run(submit(fake, new_gate(fake, slots, 2.0), 1))
+    assert slots.created == [(NAME, 60, 2.0)]
+    assert slots.asks == [(fake.now, 60, True)]
+
+
+async def test_one_ask_per_batch_of_thirty_seconds_worth_of_slots():
+    """At 2/s a batch is 60 slots lasting 30 s; spaced 2 % wider than 1/rate, a batch serves
+    59 submissions before it runs out, so 150 submissions take three asks."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    start = fake.now
+    sent = await fake.run(submit(fake, new_gate(fake, slots, 2.0), 150))
+    assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)] * 3
+    asked = granted(slots)
+    assert asked[0] == start
+    # Each batch is asked for once the previous one has decayed, and no sooner.
+    assert all(BATCH_SECONDS <= gap <= BATCH_SECONDS + 1 for gap in gaps(asked))
+    # Every submission falls inside a batch, and no batch serves more than its 60 slots.
+    for batch_start in asked:
+        used = [t for t in sent if batch_start <= t < batch_start + BATCH_SECONDS]
+        assert 0 < len(used) <= 60
+    assert len(sent) == 150
+
+
+async def test_submissions_keep_the_pace_with_its_headroom():
+    fake = FakeTime()
+    sent = await fake.run(submit(fake, new_gate(fake, FakeSlots(fake), 4.0), 20))
+    assert gaps(sent) == pytest.approx([HEADROOM / 4.0] * 19)
+
+
+async def test_slots_expire_a_batch_after_the_ask_was_sent_not_answered():
+    """A slow server grants the batch 2 s after it was asked for: the batch still runs out 30 s
+    after the ask (the server decays it from then), so a submission at 29.9 s uses it and one
+    at 30 s asks for a new one, though 58 slots were left."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.answer_delay = 2.0
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> list[float]:
+        first = await submit(fake, gate, 2)
+        await fake.sleep(start + 29.9 - fake.now)
+        inside = await submit(fake, gate, 1)
+        await fake.sleep(start + 30.0 - fake.now)
+        return first + inside + await submit(fake, gate, 1)
+
+    sent = await fake.run(scenario())
+    assert sent[0] == pytest.approx(start + 2.0)
+    assert sent[2] == pytest.approx(start + 29.9)
+    assert [when - start for when, _, _ in slots.asks] == pytest.approx([0.0, 30.0])
+    assert sent[3] == pytest.approx(start + 32.0)
+
+
+async def test_a_refused_ask_is_repeated_within_one_decay_interval():
+    """Two runs share the limit: the second one's asks are refused while the first one's batch
+    lasts, and repeated every 1/decay seconds (not the server's longer Retry-After), so it
+    gets its batch within 0.5 s of the first batch decaying."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    first, second = new_gate(fake, slots, 2.0), new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> list[float]:
+        await submit(fake, first, 1)
+        return await submit(fake, second, 1)
+
+    [sent] = await fake.run(scenario())
+    refused = [when for when, _, ok in slots.asks[1:] if not ok]
+    assert len(refused) >= 50
+    assert gaps(refused) == pytest.approx([0.5] * (len(refused) - 1))
+    assert start + BATCH_SECONDS <= granted(slots)[1] <= start + BATCH_SECONDS + 0.5
+    assert sent == granted(slots)[1]
+
+
+async def test_a_busy_server_is_asked_again_within_a_tenth_of_a_second():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    start = fake.now
+    slots.busy_until = start + 1.0
+    [sent] = await fake.run(submit(fake, new_gate(fake, slots, 2.0), 1))
+    times = [when - start for when, _, _ in slots.asks]
+    assert times == pytest.approx([i / 10 for i in range(11)])
+    assert sent == pytest.approx(start + 1.0)
+
+
+async def test_a_server_out_of_reach_leaves_the_run_on_its_own_pace(caplog):
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.busy_until = float("inf")
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+    with caplog.at_level(logging.WARNING, logger="prefect_grok_video"):
+        sent = await fake.run(submit(fake, gate, 5))
+    asks = len(slots.asks)
+    assert asks == pytest.approx(UNREACHABLE_SECONDS * 10, abs=2)
+    assert slots.asks[-1][0] - start <= UNREACHABLE_SECONDS + 0.2
+    assert sent[0] - start == pytest.approx(UNREACHABLE_SECONDS, abs=0.2)
+    assert gaps(sent) == pytest.approx([HEADROOM / 2.0] * 4)
+    assert gate.limit_name is None
+    assert "did not grant slots" in caplog.text
+    await fake.run(submit(fake, gate, 3))
+    assert len(slots.asks) == asks  # never asked again
+
+
+@pytest.mark.parametrize("next_run", ["this run", "another run"])
+async def test_release_gives_back_unused_slots_and_brings_the_next_batch_forward(next_run):
+    """A run that has submitted 5 of its 60 slots gives back 55: the next batch, its own or
+    another run's, waits for 5 slots to decay (2.5 s at 2/s), not 60 (30 s)."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    gate = new_gate(fake, slots, 2.0)
+    following = gate if next_run == "this run" else new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> list[float]:
+        await submit(fake, gate, 5)
+        await gate.release()
+        return await submit(fake, following, 1)
+
+    [sent] = await fake.run(scenario())
+    assert [(count, ok) for _, count, ok in slots.give_backs] == [(55, True)]
+    assert start + 2.5 <= granted(slots)[1] <= sent <= start + 3.0
+
+
+async def test_release_asks_a_busy_server_again_until_the_batch_would_run_out():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> None:
+        await submit(fake, gate, 1)
+        slots.busy_until = fake.now + 0.55
+        await gate.release()
+
+    await fake.run(scenario())
+    times = [when - start for when, _, _ in slots.give_backs]
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    assert slots.give_backs[-1][1:] == (59, True)
+
+
+async def test_release_gives_up_quietly_when_the_server_refuses():
+    """A give-back the server refuses costs others some waiting, never the run: it is not
+    retried, and the run's next batch still waits for the whole batch to decay."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.give_back_error = SlotSourceError("HTTP 422")
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> list[float]:
+        await submit(fake, gate, 1)
+        await gate.release()
+        await gate.release()  # nothing left to give back: no call
+        return await submit(fake, gate, 1)
+
+    [again] = await fake.run(scenario())
+    assert len(slots.give_backs) == 1
+    assert again == pytest.approx(start + BATCH_SECONDS)
+
+
+async def test_release_with_no_global_limit_or_nothing_unused_calls_nobody():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    alone = SubmitGate(2.0, limit_name=None, slots=slots, clock=fake.clock, sleep=fake.sleep)
+
+    async def scenario() -> None:
+        await submit(fake, alone, 3)
+        await alone.release()
+        await new_gate(fake, slots, 2.0).release()
+
+    await fake.run(scenario())
+    assert slots.asks == slots.give_backs == slots.created == []
+
+
+async def test_close_fails_waiting_and_later_callers_without_taking_slots():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    gate = new_gate(fake, slots, 1.0)
+
+    async def scenario() -> list[object]:
+        waiting = [asyncio.ensure_future(gate.wait()) for _ in range(3)]
+        await fake.sleep(0.5)
+        gate.close()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        later = await asyncio.gather(gate.wait(), return_exceptions=True)
+        return results + later
+
+    first, *closed = await fake.run(scenario())
+    assert first is None
+    assert [type(result) for result in closed] == [GateClosedError] * 3
+    assert len(slots.asks) == 1
+
+
+async def test_an_existing_limit_with_a_lower_decay_caps_the_pace(caplog):
+    fake = FakeTime()
+    slots = FakeSlots(fake, LimitInfo(slots=10, decay=1.0, active=True))
+    with caplog.at_level(logging.WARNING, logger="prefect_grok_video"):
+        sent = await fake.run(submit(fake, new_gate(fake, slots, 5.0), 12))
+    assert slots.created == []
+    # Batches of the limit's 10 slots, lasting 10 s at its decay of 1/s.
+    assert [count for _, count, ok in slots.asks if ok] == [10, 10]
+    assert min(gaps(sent)) >= HEADROOM / 1.0 - 1e-9
+    assert "is capped by it" in caplog.text
+
+
+@pytest.mark.parametrize("limit", [
+    LimitInfo(slots=10, decay=0.0, active=True),
+    LimitInfo(slots=10, decay=1.0, active=False),
+])  # fmt: skip
+async def test_an_inactive_or_non_decaying_limit_leaves_the_run_on_its_own_pace(limit, caplog):
+    fake = FakeTime()
+    slots = FakeSlots(fake, limit)
+    with caplog.at_level(logging.WARNING, logger="prefect_grok_video"):
+        sent = await fake.run(submit(fake, new_gate(fake, slots, 5.0), 4))
+    assert slots.asks == []
+    assert gaps(sent) == pytest.approx([HEADROOM / 5.0] * 3)
+    assert "paced by this run only" in caplog.text
