@@ -93,6 +93,8 @@ class MediaInput:
     FIELD: ClassVar[str] = "video"
     #: Media types a data URL of this kind may declare.
     DATA_TYPES: ClassVar[tuple[str, ...]] = ()
+    #: What the content is, in words.
+    NOUN: ClassVar[str] = "a file"
 
     kind: InputKind
     #: The value as the user wrote it (a data URL is kept whole; use `describe()` to show it).
@@ -199,6 +201,7 @@ class VideoInput(MediaInput):
 
     FIELD: ClassVar[str] = "video"
     DATA_TYPES: ClassVar[tuple[str, ...]] = ("video/mp4", "application/octet-stream", "")
+    NOUN: ClassVar[str] = "a video file"
 
     def preflight(
         self, seconds: tuple[float, float] = (MIN_INPUT_SECONDS, MAX_INPUT_SECONDS)
@@ -220,6 +223,7 @@ class ImageInput(MediaInput):
 
     FIELD: ClassVar[str] = "image"
     DATA_TYPES: ClassVar[tuple[str, ...]] = ("image/png", "image/jpeg", "image/jpg")
+    NOUN: ClassVar[str] = "an image file"
 
     def preflight(self) -> ImageInfo | None:
         """Check the content is a PNG or JPEG within the size limit; None for URLs."""
@@ -320,7 +324,7 @@ def _resolve(
     except OSError as exc:
         raise InputError(f"cannot read {location}: {exc}", field=field) from exc
     if info.get("type") == "directory":
-        raise InputError(f"{location} is a folder, not a file", field=field)
+        raise InputError(f"{location} is a folder, not {cls.NOUN}", field=field)
     size = int(info.get("size") or 0)
     if size == 0:
         raise InputError(f"{location} is empty (0 bytes)", field=field)

@@ -153,8 +153,7 @@ CASES: tuple[Case, ...] = (
     # -- keys that are no field: refused, not run with the defaults
     bad("key-duraton", "duraton", "unknown key", "did you mean 'duration'?", duraton=4),
     bad("key-promt", "promt", "unknown key", "did you mean 'prompt'?", promt="the sea calms"),
-    bad("key-action", "action", "unknown key",
-        "(known keys: id, video, prompt, duration, model)", action="extend"),
+    bad("key-acton", "acton", "unknown key", "did you mean 'action'?", acton="extend"),
     # -- the row as a whole
     Case("row-list", [CDN.format("row-list"), "a list"], "row", ("is a list, not an object",)),
     Case("row-string", "just a string", "row", ("is a string, not an object",)),

@@ -82,7 +82,7 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     writer.writerow([" ID ", "Video", "PROMPT ", "duration", " Model", " "])
     for row in rows:
         out.write("\r\n")  # a blank line before each row
-        cells = [row.get(name, "") for name in FIELDS]
+        cells = [row.get(name, "") for name in ("id", "video", "prompt", "duration", "model")]
         writer.writerow([f" {cell} " if cell != "" else "" for cell in cells] + ["ignored"])
     return out.getvalue()
 
@@ -352,7 +352,9 @@ def test_a_csv_without_a_video_column_still_checks_the_rest(root):
     (row,) = manifest.rows
     assert [p.field for p in row.problems] == ["video", "prompt", "duration"]
     assert row.problems[0].message == (
-        "missing: the manifest has no 'video' column (columns: id, prompt, duration)"
+        "missing: the manifest has no 'video' column (columns: id, prompt, duration); give "
+        "a path, an http(s) URL, a data URL, file_id:<id> or @<id> (another row's result) "
+        "for each row that edits or extends a clip"
     )
 
 
@@ -448,10 +450,10 @@ def test_an_unknown_csv_column_makes_every_row_invalid_like_a_missing_one(root):
 @pytest.mark.parametrize(
     ("suffix", "content", "word"),
     [
-        (".csv", f"video,prompt,action\n{URL.format('a')},go,extend\n", "column"),
-        (".json", json.dumps([{"video": URL.format("a"), "prompt": "go", "action": "extend"}]),
+        (".csv", f"video,prompt,colour\n{URL.format('a')},go,red\n", "column"),
+        (".json", json.dumps([{"video": URL.format("a"), "prompt": "go", "colour": "red"}]),
          "key"),
-        (".yml", "- video: https://cdn.test/a.mp4\n  prompt: go\n  action: extend\n", "key"),
+        (".yml", "- video: https://cdn.test/a.mp4\n  prompt: go\n  colour: red\n", "key"),
     ],
     ids=["csv", "json", "yaml"],
 )  # fmt: skip
@@ -460,7 +462,7 @@ def test_a_column_no_field_resembles_is_named_with_the_known_ones(root, suffix, 
     assert isinstance(row, InvalidRow), row
     assert row.problems == (
         RowProblem(
-            "action",
+            "colour",
             f"unknown {word} (known {word}s: {KNOWN}): rename it to one of them or remove it",
         ),
     )
@@ -810,19 +812,19 @@ def test_read_rows_gives_raw_rows_base_folder_and_description(root):
     assert [p.field for p in rows[1].problems] == ["row"]
     inline, base_dir, description = read_rows([ManifestRow(video="v", prompt="p"), {"ID": "x"}])
     assert (base_dir, description) == (None, "inline (2 rows)")
-    assert inline == [
-        {"id": None, "video": "v", "prompt": "p", "duration": 6, "model": None},
-        {"id": "x"},
-    ]
+    assert inline == [{"action": "extend", "video": "v", "prompt": "p"}, {"id": "x"}]
     assert read_rows([{"video": "v"}])[2] == "inline (1 row)"
 
 
 def test_manifest_row_schema_shows_the_range_but_does_not_enforce_it(root, monkeypatch):
     schema = ManifestRow.model_json_schema()
-    assert schema["required"] == ["video", "prompt"]
+    assert schema["required"] == ["prompt"]
     duration = schema["properties"]["duration"]
-    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 2, 10)
-    assert duration["default"] == 6
+    # the widest range of any action (generate: 1-15); each action's is checked per row
+    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 1, 15)
+    assert duration["default"] is None
+    assert schema["properties"]["action"]["enum"] == ["generate", "edit", "extend"]
+    assert schema["properties"]["action"]["default"] == "extend"
     for name in FIELDS:
         assert schema["properties"][name]["description"].endswith(".")
     rows = [
@@ -869,4 +871,4 @@ def test_a_row_range_keeps_ids_numbers_and_duplicates_of_the_whole_manifest(tmp_
     # rows outside the range are not read: the missing file of row 5 is not reported
     assert load_manifest(manifest, rows=(1, 2)).invalid == ()
     with pytest.raises(ValueError, match="rows must be"):
-        load_manifest(manifest, rows=(3, 2))
+        load_manifest(manifest, rows=[0, 2])
