@@ -222,7 +222,7 @@ def _finish(draft: _Draft) -> ValidRow | InvalidRow:
         readable = "row" not in draft.problems and isinstance(draft.prompt, str)
         prompt = draft.prompt if readable else None
         action = None if "action" in draft.problems else draft.action
-        return InvalidRow(draft.row, row_id, source, prompt, problems, action)
+        return InvalidRow(draft.row, row_id, source, prompt, problems, action, draft.upstream)
     assert draft.duration is not None or draft.limits.durations is None
     return ValidRow(
         row=draft.row,

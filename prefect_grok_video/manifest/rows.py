@@ -169,6 +169,8 @@ class InvalidRow:
     problems: tuple[RowProblem, ...]
     #: The row's action as given, when it is one ("extend" when none was given).
     action: str | None = None
+    #: The id its `video: @<id>` names, if it has one.
+    upstream: str | None = None
 
     @property
     def message(self) -> str:
