@@ -4,10 +4,10 @@ When `extend_videos` runs from a deployment with `chunk_size` and the manifest h
 the run (the parent) starts one flow run of the same deployment per chunk, with the same
 parameters plus `rows="<first>-<last>"` (rows joined by `video: @<id>` always go to the same
 chunk, which may then list them as `"1-9,14"`), and waits for them. Each chunk validates and
-runs its rows exactly as a whole run would: row ids and numbers come from the whole manifest, request_ids
-are cached in the shared result storage, and every chunk passes the same global concurrency
-limit, so the submit rate holds across all of them. The parent then merges the chunks' reports
-into one `RunReport` and publishes one set of artifacts.
+runs its rows exactly as a whole run would: row ids and numbers come from the whole manifest,
+request_ids are cached in the shared result storage, and every chunk passes the same global
+concurrency limit, so the submit rate holds across all of them. The parent then merges the
+chunks' reports into one `RunReport` and publishes one set of artifacts.
 
 Chunk runs are created with an idempotency key made of the parent's id and the row range, so a
 retried parent waits for the chunks it already started instead of starting them again.
