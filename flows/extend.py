@@ -155,16 +155,18 @@ class _Run:
         self._jobs: dict[tuple[object, ...], asyncio.Task[_JobOutcome]] = {}
         self._submitting: set[asyncio.Task | None] = set()
         loop = asyncio.get_running_loop()
-        self._rows = {row.id: row for row in manifest.rows}
-        #: How each row's job ended (before its download), and each row's whole outcome.
-        self._ended: dict[str, asyncio.Future[_JobOutcome]] = {}
-        self._items: dict[str, asyncio.Future[ItemResult]] = {}
+        #: The row an `@<id>` names: the first with that id (a later one is a duplicate).
+        self._by_id: dict[str, ValidRow | InvalidRow] = {}
+        #: By row number: how each row's job ended (before its download), and its outcome.
+        self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
+        self._items: dict[int, asyncio.Future[ItemResult]] = {}
         for row in manifest.rows:
-            self._ended[row.id] = loop.create_future()
-            self._items[row.id] = loop.create_future()
+            self._by_id.setdefault(row.id, row)
+            self._ended[row.row] = loop.create_future()
+            self._items[row.row] = loop.create_future()
             if isinstance(row, InvalidRow):
-                self._ended[row.id].set_result(_JobOutcome("invalid", 0))
-                self._items[row.id].set_result(_invalid_result(row))
+                self._ended[row.row].set_result(_JobOutcome("invalid", 0))
+                self._items[row.row].set_result(_invalid_result(row))
 
     async def stop(self) -> None:
         """Wind down a run that failed or was cancelled without paying twice later.
@@ -187,9 +189,9 @@ class _Run:
             self.logger.exception("Row %s failed unexpectedly", row.id)
             item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
         finally:
-            if not self._ended[row.id].done():  # told nothing yet: its dependents must not wait
-                self._ended[row.id].set_result(_JobOutcome("failed", 0))
-        self._items[row.id].set_result(item)
+            if not self._ended[row.row].done():  # told nothing yet: dependents must not wait
+                self._ended[row.row].set_result(_JobOutcome("failed", 0))
+        self._items[row.row].set_result(item)
         self.progress.advance()
         if item.status == "succeeded":
             self.logger.info(
@@ -219,7 +221,7 @@ class _Run:
                 self._jobs[identity] = asyncio.ensure_future(self._job(row, video, fingerprint))
             # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
             outcome = await asyncio.shield(self._jobs[identity])
-            self._ended[row.id].set_result(outcome)
+            self._ended[row.row].set_result(outcome)
             item = self._result(row, outcome)
             if outcome.status != "succeeded":
                 return item
@@ -240,8 +242,8 @@ class _Run:
         names it in the cache key (the upstream's job). An `ItemResult` when the row cannot
         run: its upstream did not succeed, or its result is too long or short for this row."""
         assert row.upstream is not None
-        above = await self._ended[row.upstream]
-        upstream = self._rows[row.upstream]
+        upstream = self._by_id[row.upstream]
+        above = await self._ended[upstream.row]
         if above.status != "succeeded" or above.job is None or above.submission is None:
             return self._not_run(row, upstream.row, above.status)
         job, submission = above.job, above.submission
@@ -249,7 +251,7 @@ class _Run:
         if submission.submitted_at + URL_LIFETIME - datetime.now(timezone.utc) >= URL_MARGIN:
             video = VideoInput("url", job.video.url)
         else:  # a rerun a day later: the URL is gone, the downloaded file is not
-            item = await self._items[row.upstream]
+            item = await self._items[upstream.row]
             if item.status != "succeeded" or item.output is None:
                 return self._not_run(row, upstream.row, item.status)
             video = resolve_video(item.output)
@@ -276,7 +278,7 @@ class _Run:
         outcome = _JobOutcome(
             "upstream_failed", 0, error=ItemError(code="upstream_failed", message=message)
         )
-        self._ended[row.id].set_result(outcome)
+        self._ended[row.row].set_result(outcome)
         return self._result(row, outcome)
 
     def _settle(self, identity: tuple[object, ...]) -> None:

@@ -30,10 +30,9 @@ def chunked(monkeypatch) -> list[dict]:
 
     async def run_deployment(name: str, *, parameters: dict, flow_run_name: str, **_: object):
         started.append(parameters)
-        first, last = (int(n) for n in parameters["rows"].split("-"))
         items = [
             ItemResult(id=f"r{n}", row=n, status="succeeded", source="https://cdn.test/x.mp4")
-            for n in range(first, last + 1)
+            for n in chunks.parse_rows(parameters["rows"])
         ]
         when = datetime.now(timezone.utc)
         report = RunReport(
