@@ -467,8 +467,9 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run the bundled example manifest against a local emulator",
         description="Start the local API emulator (3 s jobs, the real 1 submission/s limit), "
-        "run the bundled example manifest (5 rows, 4 small clips) through the Prefect flow, "
-        "and download the extended videos. No API key and no network needed.",
+        "run the bundled example manifest through the Prefect flow (5 rows: an extension, an "
+        "edit, a generation from a still, a generation from a prompt and an extension of that "
+        "generation's result), and download the videos. No API key and no network needed.",
     )
     parser.add_argument(
         "--output", metavar="DIR", default=DEMO_OUTPUT,
@@ -483,15 +484,17 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def copy_examples(destination: str | os.PathLike[str]) -> Path:
-    """Copy the bundled example manifest and clips into `destination`; return the manifest."""
+    """Copy the bundled example manifest, clips and still into `destination`; return the
+    manifest."""
     from importlib.resources import files
 
     source = files("prefect_grok_video.examples")
     folder = Path(destination)
-    (folder / "clips").mkdir(parents=True, exist_ok=True)
-    for clip in (source / "clips").iterdir():
-        if clip.name.endswith(".mp4"):
-            (folder / "clips" / clip.name).write_bytes(clip.read_bytes())
+    for kind, suffix in (("clips", ".mp4"), ("stills", ".png")):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        for item in (source / kind).iterdir():
+            if item.name.endswith(suffix):
+                (folder / kind / item.name).write_bytes(item.read_bytes())
     manifest = folder / "manifest.csv"
     manifest.write_bytes((source / "manifest.csv").read_bytes())
     return manifest
@@ -512,7 +515,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     keep = False
     try:
         print(f"Demo: the Grok video API emulator is serving on {server.base_url}")
-        print(f"Demo: extending the rows of {manifest} into {output}", flush=True)
+        print(f"Demo: running the rows of {manifest} into {output}", flush=True)
         # Unsaved credentials passed to the flow: nothing lands in the environment.
         credentials = GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
         options = {

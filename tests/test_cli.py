@@ -350,7 +350,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     )
     assert code == 0, shown
     assert emulator.state.accepted == 2
-    assert "extending" in shown and "2/2" in shown  # the progress bar
+    assert "running" in shown and "2/2" in shown  # the progress bar
     assert "[1/2]" not in shown  # not the line progress
     for word in ("Traceback", "ERROR", "WARNING"):
         assert word not in shown, shown
