@@ -32,7 +32,7 @@ from prefect_grok_video.emulator import (
     create_app,
 )
 from prefect_grok_video.emulator.app import retry_after_value
-from prefect_grok_video.emulator.mp4gen import load_gop, make_mp4
+from prefect_grok_video.emulator.mp4gen import flat_gop, load_gop, make_mp4
 from prefect_grok_video.errors import PreflightError
 from prefect_grok_video.mp4 import preflight
 
@@ -143,6 +143,22 @@ def test_generated_mp4_bytes_differ_per_tag_and_asset_is_small() -> None:
     assert load_gop().fps == 10
     with pytest.raises(ValueError):
         make_mp4(0)
+
+
+@pytest.mark.parametrize(("width", "height"), [(854, 480), (480, 854), (1920, 1080), (64, 64)])
+def test_flat_mp4_of_any_frame_size_decodes_strictly(width: int, height: int) -> None:
+    data = make_mp4(2.5, tag="req_size", size=(width, height))
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"err_detect": "explode"}
+        frames = list(container.decode(stream))
+    assert len(frames) == 25 and {(f.width, f.height) for f in frames} == {(width, height)}
+    info = preflight(io.BytesIO(data), len(data))
+    assert (info.width, info.height, info.duration) == (width, height, 2.5)
+    assert len(data) < 30_000  # a flat frame is about a byte a macroblock
+    assert make_mp4(3, size=(160, 90)) == make_mp4(3)  # the asset's own size: the test card
+    with pytest.raises(ValueError):
+        flat_gop(853, 480)
 
 
 # -- authentication -------------------------------------------------------------------------
