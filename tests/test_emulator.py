@@ -1100,6 +1100,13 @@ def test_cli_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> 
     assert "emulator" in capsys.readouterr().out
 
 
+def test_cli_emulator_help_lists_the_routes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    text = capsys.readouterr().out
+    assert all(route in text for route in ROUTES.values()) and "videos/{request_id}" in text
+
+
 def test_cli_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulator", "--port", "0", "--set", "latncy=1"]) == 2
     assert "invalid configuration" in capsys.readouterr().err
