@@ -73,13 +73,28 @@ _EMULATOR_KNOBS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
 )
 
 
+_EMULATOR_DESCRIPTION = """\
+Serve a local emulator of the Grok video API on 127.0.0.1 until Ctrl-C.
+
+routes, under /grok/v1 (bearer auth):
+  POST videos/generations   generate a video from a prompt, and optionally a still (image)
+  POST videos/edits         edit a video (the output matches the input)
+  POST videos/extensions    extend a video (the output is the input and the new seconds)
+  GET  videos/{request_id}  poll a job of any of them
+  GET  _emulator/stats      counters and every accepted submission; POST _emulator/reset
+results: GET /files/<request_id>.mp4?token=... (no auth; valid for --url-ttl seconds)
+
+video and image are taken as a string or as {"url": ...}; what each operation accepts comes
+from prefect_grok_video.operations. Prompt directives: #moderated, #expired, #fail=<code>,
+#fail-first=<code>, #latency=<seconds>."""
+
+
 def _add_emulator(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "emulator",
         help="serve a local emulator of the Grok video API on 127.0.0.1",
-        description="Serve a local emulator of the Grok video extension API on 127.0.0.1 until "
-        "Ctrl-C. Prompt directives: #moderated, #expired, #fail=<code>, #fail-first=<code>, "
-        "#latency=<seconds>.",
+        description=_EMULATOR_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     parser.add_argument("--config", metavar="FILE.json", help="JSON object of EmulatorConfig knobs")
