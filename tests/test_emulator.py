@@ -15,15 +15,14 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable, Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx
 import pytest
+from fixtures_media import jpeg, png
 
 from prefect_grok_video.cli import _emulator_config, build_parser, main
 from prefect_grok_video.emulator import (
@@ -126,33 +125,6 @@ def wait(client: httpx.Client, request_id: str, timeout: float = 5.0) -> dict[st
 
 URL = "https://example.com/clip.mp4"
 STILL_URL = "https://example.com/still.jpg"
-
-
-def png(width: int = 8, height: int = 6) -> bytes:
-    """A tiny real RGB PNG, written with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data)
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    rows = b"".join(b"\x00" + bytes([40, 120, 200]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )  # fmt: skip
-
-
-@functools.cache
-def jpeg(width: int = 32, height: int = 24) -> bytes:
-    """A tiny real JPEG, encoded with PyAV's MJPEG encoder."""
-    context = av.CodecContext.create("mjpeg", "w")
-    context.width, context.height, context.pix_fmt = width, height, "yuvj420p"
-    context.time_base = Fraction(1, 25)
-    frame = av.VideoFrame(width, height, "yuvj420p")
-    for plane in frame.planes:
-        plane.update(bytes([100]) * plane.buffer_size)
-    return b"".join(bytes(packet) for packet in context.encode(frame) + context.encode(None))
 
 
 def frame_size_of(client: httpx.Client, url: str) -> tuple[int | None, int | None, float | None]:

@@ -282,6 +282,8 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
             except InputError as exc:
                 problems["prompt"] = exc.message
 
+    if "action" in problems:
+        return draft  # what the other fields may hold depends on the action
     given = {name: raw.get(name) for name in ("video", "image", "duration", "aspect_ratio",
                                                "resolution")}  # fmt: skip
     given = {name: value for name, value in given.items() if value is not None and value != ""}
@@ -349,7 +351,10 @@ def _check_action(draft: _Draft, given: Any) -> None:
         draft.action = text  # type: ignore[assignment]
         return
     shown_value = repr(shown(given, 40)) if isinstance(given, str) else kind_of(given)
-    match = closest(text or "", ACTIONS)
+    match = closest(text or "", ACTIONS) or next(
+        (action for action in ACTIONS if text and len(text) >= 2 and action.startswith(text)),
+        None,
+    )
     hint = f": did you mean {match!r}?" if match else ""
     draft.problems.setdefault(
         "action", f"must be generate, edit or extend, got {shown_value}{hint}"
