@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
+from fixtures_media import png
 
 from prefect_grok_video.errors import GrokVideoError, ManifestError
 from prefect_grok_video.inputs import MAX_PROMPT_CHARS
@@ -872,3 +873,146 @@ def test_a_row_range_keeps_ids_numbers_and_duplicates_of_the_whole_manifest(tmp_
     assert load_manifest(manifest, rows=(1, 2)).invalid == ()
     with pytest.raises(ValueError, match="rows must be"):
         load_manifest(manifest, rows=[0, 2])
+
+
+# -- actions and chains ---------------------------------------------------------------------
+
+
+def test_each_action_takes_its_own_fields_with_its_defaults(root, monkeypatch):
+    monkeypatch.chdir(root)
+    (root / "still.png").write_bytes(png(16, 9))
+    generate, image_to_video, edit, extend = load_manifest([
+        {"id": "g", "action": "generate", "prompt": "a fox", "aspect_ratio": "9:16"},
+        {"id": "i", "action": "Generate ", "prompt": "it moves", "image": "still.png",
+         "duration": 12, "resolution": "720p"},
+        {"id": "e", "action": "edit", "video": "clips/a.mp4", "prompt": "at night"},
+        {"id": "x", "video": "clips/b.mp4", "prompt": "on"},
+    ]).rows  # fmt: skip
+    assert (generate.action, generate.duration, generate.aspect_ratio, generate.video) == (
+        "generate",
+        8,
+        "9:16",
+        None,
+    )
+    assert generate.output_seconds == 8 and generate.source == ""
+    assert (image_to_video.duration, image_to_video.resolution) == (12, "720p")
+    assert image_to_video.image is not None and image_to_video.image_source == "still.png"
+    assert image_to_video.image_fingerprint == _sha(root / "still.png")
+    assert (edit.duration, edit.input_seconds, edit.output_seconds) == (None, 3.0, 3.0)
+    assert (extend.action, extend.duration, extend.output_seconds) == ("extend", 6, 10.0)
+    # the same prompt and fields as another action is another job
+    assert len({row.identity for row in (generate, image_to_video, edit, extend)}) == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"action": "generate", "video": "clips/a.mp4"}, "video", "generate takes no video"),
+        ({"action": "edit", "video": "clips/a.mp4", "image": "x.png"}, "image",
+         "only generate starts from a still"),
+        ({"action": "edit", "video": "clips/a.mp4", "duration": 5}, "duration",
+         "an edit is as long as its input"),
+        ({"video": "clips/a.mp4", "resolution": "720p"}, "resolution", "extend takes no"),
+        ({"action": "generate", "duration": 16}, "duration", "from 1 to 15 seconds, got 16"),
+        ({"action": "generate", "duration": 0}, "duration", "from 1 to 15 seconds, got 0"),
+        ({"video": "clips/a.mp4", "duration": 1}, "duration", "from 2 to 10 seconds, got 1"),
+        ({"action": "generate", "aspect_ratio": "21:9"}, "aspect_ratio", "got '21:9'"),
+        ({"action": "generate", "resolution": "1080p"}, "resolution",
+         "grok-imagine-video offers these"),
+        ({"action": "edit", "video": "clips/long.mp4"}, "video",
+         "20 s long; the service accepts 1 to 8.7 s: trim it (what edit accepts)"),
+        ({"action": "edit"}, "video", "edit needs a clip"),
+        ({"action": "edit", "video": "file_id:file-1"}, "video", "Files API id"),
+        ({"action": "extend", "video": "@"}, "video", "@ needs the id of the row"),
+        ({"action": "make"}, "action", "must be generate, edit or extend, got 'make'"),
+        ({"action": 3}, "action", "got the number 3"),
+    ],
+    ids=lambda value: "-".join(map(str, value.values())) if isinstance(value, dict) else None,
+)  # fmt: skip
+def test_what_an_action_does_not_take_or_allow_is_refused(root, monkeypatch, fields, field, words):
+    monkeypatch.chdir(root)
+    (row,) = load_manifest([{"prompt": "p", **fields}]).rows
+    assert isinstance(row, InvalidRow), row
+    assert [p.field for p in row.problems] == [field], row.problems
+    assert words in row.problems[0].message
+
+
+def test_resolution_follows_the_model(root):
+    rows = [{"action": "generate", "prompt": "p", "resolution": "1080p", "model": model}
+            for model in ("grok-imagine-video-1.5", "grok-imagine-video")]  # fmt: skip
+    fine, refused = load_manifest(rows).rows
+    assert isinstance(fine, ValidRow) and fine.resolution == "1080p"
+    assert isinstance(refused, InvalidRow)
+
+
+def test_chains_know_their_lengths_before_anything_runs(root, monkeypatch):
+    monkeypatch.chdir(root)
+    _, grown, edited, far, url, after_url = load_manifest([
+        {"id": "gen", "action": "generate", "prompt": "p"},
+        {"id": "grown", "video": "@gen", "prompt": "p", "duration": 9},
+        {"id": "edited", "action": "edit", "video": "@gen", "prompt": "p"},
+        {"id": "far", "video": "@grown", "prompt": "p", "duration": 2},
+        {"id": "url", "video": "https://cdn.test/x.mp4", "prompt": "p"},
+        {"id": "after-url", "video": "@url", "prompt": "p"},
+    ]).rows  # fmt: skip
+    assert (grown.upstream, grown.source, grown.input_seconds, grown.output_seconds) == (
+        "gen", "@gen", 8.0, 17.0
+    )  # fmt: skip
+    assert (edited.input_seconds, edited.output_seconds) == (8.0, 8.0)
+    assert isinstance(far, InvalidRow)
+    assert far.problems == (RowProblem("video", (
+        "the result of @grown will be 17 s long (8 s generated by gen + 9 s added by grown); "
+        "extend accepts 2 to 15 s: shorten the durations along the chain"
+    )),)  # fmt: skip
+    # a URL's length is not known before it runs: its chain is checked when it does
+    assert isinstance(after_url, ValidRow) and after_url.input_seconds is None
+    assert grown.identity != url.identity and after_url.request().video is None
+
+
+def test_a_chain_that_passes_the_limit_names_how_it_adds_up(root, monkeypatch):
+    monkeypatch.chdir(root)
+    rows = load_manifest([
+        {"id": "clip", "video": "clips/b.mp4", "prompt": "p", "duration": 10},
+        {"id": "more", "video": "@clip", "prompt": "p", "duration": 2},
+        {"id": "last", "video": "@more", "prompt": "p"},
+    ]).rows  # fmt: skip
+    assert isinstance(rows[1], ValidRow) and rows[1].output_seconds == 16
+    assert (
+        rows[2]
+        .problems[0]
+        .message.startswith(
+            "the result of @more will be 16 s long (a 4 s clip + 10 s added by clip + 2 s added by "
+            "more); extend accepts"
+        )
+    )
+
+
+def test_missing_ids_and_cycles_are_invalid_and_what_waits_on_them_is_blocked(root):
+    rows = load_manifest([
+        {"id": "a", "video": "@b", "prompt": "p"},
+        {"id": "b", "video": "@c", "prompt": "p"},
+        {"id": "c", "video": "@a", "prompt": "p"},
+        {"id": "self", "video": "@self", "prompt": "p"},
+        {"id": "typo", "video": "@lighthose", "prompt": "p"},
+        {"id": "lighthouse", "action": "generate", "prompt": "p", "aspect_ratio": "5:4"},
+        {"id": "waits", "video": "@lighthouse", "prompt": "p"},
+    ])  # fmt: skip
+    a, b, c, self_loop, typo, gen, waits = rows.rows
+    assert a.problems[0].message.startswith("@b makes a cycle (a → b → c → a)")
+    assert b.problems[0].message.startswith("@c makes a cycle (b → c → a → b)")
+    assert isinstance(c, InvalidRow)
+    assert self_loop.problems[0].message.startswith("@self makes a cycle (self → self)")
+    assert typo.problems[0].message == (
+        "@lighthose names no row of this manifest: did you mean @lighthouse?"
+    )
+    assert isinstance(gen, InvalidRow) and isinstance(waits, ValidRow)
+    assert rows.blocked_by() == {7: gen}
+
+
+def test_selected_rows_bring_their_upstreams(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,action,video,prompt\none,generate,,p\ntwo,generate,,p\nthree,,@one,p\nfour,,@three,p\n"
+    )
+    assert [r.id for r in load_manifest(manifest, rows=[4]).rows] == ["one", "three", "four"]
+    assert [r.id for r in load_manifest(manifest, rows=[2]).rows] == ["two"]

@@ -193,6 +193,11 @@ def _apply_media(
         if checked.problem is not None:
             draft.problems.setdefault(name, checked.problem)
     video = draft.refs.get("video")
+    media = video.media if video is not None else None
+    if media is not None and media.kind == "file_id" and draft.action != "extend":
+        draft.problems.setdefault(
+            "video", f"{draft.action} cannot take a Files API id: give a path or a URL of the clip"
+        )
     if video is not None and video.seconds is not None and "video" not in draft.problems:
         draft.input_seconds = video.seconds
         bounds = draft.limits.input_seconds
