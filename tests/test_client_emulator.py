@@ -4,7 +4,6 @@ path, outcomes, rate limits and faults, counted on the emulator's side."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 import re
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import av
 import pytest
+from fixtures_emulator import FAST_POLL, FAST_RETRY
+from fixtures_media import data_url
 
 from prefect_grok_video import AsyncGrokVideoClient, GrokVideoClient, PollPolicy, RetryPolicy
 from prefect_grok_video.errors import (
@@ -27,9 +28,6 @@ from prefect_grok_video.errors import (
     UnknownModelError,
 )
 from prefect_grok_video.mp4 import preflight
-
-FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
-FAST_RETRY = RetryPolicy(max_attempts=6, backoff_initial=0.01, backoff_max=0.05, jitter=0)
 
 
 def _client(emulator, **options) -> AsyncGrokVideoClient:
@@ -65,11 +63,10 @@ async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
 
 
 def test_sync_client_with_a_data_url_and_a_url(emulator, h265_clip, tmp_path):
-    data_url = "data:video/mp4;base64," + base64.b64encode(h265_clip.read_bytes()).decode()
     with GrokVideoClient(
         emulator.api_key, base_url=emulator.base_url, poll=FAST_POLL, retry=FAST_RETRY
     ) as client:
-        first = client.submit_extension(video=data_url, prompt="waves roll in")
+        first = client.submit_extension(video=data_url(h265_clip), prompt="waves roll in")
         second = client.submit_extension(video="https://cdn.test/in.mp4", prompt="and out")
         for request_id in (first, second):
             job = client.wait_for_video(request_id, timeout=10)

@@ -8,11 +8,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from fixtures_emulator import set_polls
 from invariants import check_run
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_videos, run_listener
+from prefect_grok_video.policies import PollPolicy
 from prefect_grok_video.report import RunReport
 
 #: What each scenario injects (emulator knobs); the seeds make every run the same.
@@ -35,13 +37,14 @@ SCENARIOS = {
     },
 }  # fmt: skip
 ROWS = 20
+#: The scenarios' own polls, not `FAST_POLL`: the seeded faults fall on particular requests,
+#: so other polls would change what each scenario's runs meet.
+POLL = PollPolicy(first_poll=0.1, min_interval=0.1, max_interval=0.5)
 
 
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch):
-    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "0.1")
-    monkeypatch.setenv("GROK_VIDEO_POLL_MIN_INTERVAL", "0.1")
-    monkeypatch.setenv("GROK_VIDEO_POLL_MAX_INTERVAL", "0.5")
+    set_polls(monkeypatch, POLL)
 
 
 def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
