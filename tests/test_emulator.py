@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import io
@@ -13,7 +12,6 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 import av
 import httpx
 import pytest
+from fixtures_cli import cli_command
+from fixtures_media import data_url
 
 from prefect_grok_video.cli import _emulator_config, build_parser, main
 from prefect_grok_video.emulator import (
@@ -66,10 +66,6 @@ def clip(seconds: float = 3.0) -> bytes:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return buffer.getvalue()
-
-
-def data_url(data: bytes, media_type: str = "video/mp4") -> str:
-    return f"data:{media_type};base64," + base64.b64encode(data).decode()
 
 
 def decode(data: bytes) -> tuple[float, int]:
@@ -795,8 +791,8 @@ def test_cli_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_serves_in_a_subprocess() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect_grok_video.cli", "emulator", "--port", "0",
-         "--latency", "0", "--api-key", "cli-key", "--no-rate-limit"],
+        cli_command("emulator", "--port", "0", "--latency", "0", "--api-key", "cli-key",
+                    "--no-rate-limit"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
