@@ -5,13 +5,15 @@ clips per parameters for the session; the named fixtures below are the usual cas
 shared by the whole session: copy one before changing it.
 
 `data_url` turns bytes or a file into a base64 data URL, the form a manifest or a submit takes
-inline; `write_csv` writes rows as a CSV manifest.
+inline, and `sha256_key` names that content as the services count it; `write_csv` writes rows
+as a CSV manifest.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import os
 import random
 import struct
@@ -22,7 +24,7 @@ from pathlib import Path
 import av
 import pytest
 
-__all__ = ["data_url", "make_audio_mp4", "make_large_mp4", "make_mp4", "write_csv"]
+__all__ = ["data_url", "make_audio_mp4", "make_large_mp4", "make_mp4", "sha256_key", "write_csv"]
 
 #: codec argument -> (PyAV encoder, encoder options)
 _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -161,6 +163,14 @@ def data_url(data: bytes | os.PathLike[str], media_type: str = "video/mp4") -> s
     if not isinstance(data, bytes):
         data = Path(data).read_bytes()
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def sha256_key(data: bytes | os.PathLike[str]) -> str:
+    """`sha256:<hex>` of `data` (bytes, or a file's content): the key the emulator and the
+    independent API count an inline or local input under, and a local video's fingerprint."""
+    if not isinstance(data, bytes):
+        data = Path(data).read_bytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def write_csv(

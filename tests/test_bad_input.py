@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from fixtures_cli import cli_environment, run_cli
 from fixtures_emulator import TEST_KNOBS, set_polls
-from fixtures_media import data_url
+from fixtures_media import data_url, sha256_key
 from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 
 from prefect_grok_video.blocks import GrokVideoCredentials
@@ -163,11 +163,6 @@ BAD = tuple(case for case in CASES if case.field is not None)
 ROW_OF = {case.name: number for number, case in enumerate(CASES, 1)}
 
 
-def sha256_key(data: bytes) -> str:
-    """The emulator's input key of content: `sha256:<hex>`."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def input_key(video: Any) -> str | None:
     """The key the emulator counts a submission of `video` under (None: not text)."""
     if not isinstance(video, str):
@@ -181,7 +176,7 @@ def input_key(video: Any) -> str | None:
             return sha256_key(video.encode())
     path = Path(video)
     if path.is_file():
-        return sha256_key(path.read_bytes())
+        return sha256_key(path)
     return sha256_key(video.encode())
 
 

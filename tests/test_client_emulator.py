@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import pytest
 from fixtures_emulator import FAST_POLL, FAST_RETRY
-from fixtures_media import data_url
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video import AsyncGrokVideoClient, GrokVideoClient, PollPolicy, RetryPolicy
 from prefect_grok_video.errors import (
@@ -35,10 +35,6 @@ def _client(emulator, **options) -> AsyncGrokVideoClient:
     return AsyncGrokVideoClient(emulator.api_key, base_url=emulator.base_url, **options)
 
 
-def _sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
     async with _client(emulator) as client:
         request_id = await client.submit_extension(
@@ -49,7 +45,7 @@ async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
         result = await client.download(job.video.url, tmp_path / "out" / "a.mp4")
 
     # the emulator received exactly the file's bytes, once
-    assert emulator.state.accepted_by_input == {_sha256(h264_clip): 1}
+    assert emulator.state.accepted_by_input == {sha256_key(h264_clip): 1}
     # the result is a real, playable MP4 of input + requested seconds
     with open(result.path, "rb") as f:
         info = preflight(f)
@@ -72,7 +68,7 @@ def test_sync_client_with_a_data_url_and_a_url(emulator, h265_clip, tmp_path):
             job = client.wait_for_video(request_id, timeout=10)
             client.download(job.raise_for_status().video.url, tmp_path / f"{request_id}.mp4")
     assert emulator.state.accepted_by_input == {
-        _sha256(h265_clip): 1,
+        sha256_key(h265_clip): 1,
         "https://cdn.test/in.mp4": 1,
     }
     assert len(list(tmp_path.glob("*.mp4"))) == 2

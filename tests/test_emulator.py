@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import itertools
 import json
@@ -21,7 +20,7 @@ import av
 import httpx
 import pytest
 from fixtures_cli import cli_command
-from fixtures_media import data_url
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video.cli import _emulator_config, build_parser, main
 from prefect_grok_video.emulator import (
@@ -679,7 +678,7 @@ def test_counters_per_input_polls_and_downloads(emulator_factory: Factory) -> No
         httpx.get(url)
         httpx.get(url)
         stats = client.get("/_emulator/stats").json()
-    key = "sha256:" + hashlib.sha256(video).hexdigest()
+    key = sha256_key(video)
     state = server.state
     assert state.accepted == 3
     assert state.accepted_by_input == {key: 2, URL: 1}

@@ -11,7 +11,6 @@ finishes the manifest; `invariants.check_run` and the checks below judge the out
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from fixtures_cli import cli_command, cli_environment
+from fixtures_media import sha256_key
 from fixtures_prefect import forget_submit_limit
 from independent_api import IndependentAPI
 from invariants import check_run
@@ -65,7 +65,7 @@ def _manifest(folder: Path, clips: dict[int, Path]) -> tuple[Path, dict[str, str
         row_id = f"r{number:02d}"
         if number in clips:
             video = str(clips[number])
-            input_of[row_id] = "sha256:" + hashlib.sha256(clips[number].read_bytes()).hexdigest()
+            input_of[row_id] = sha256_key(clips[number])
         else:
             video = f"https://media.example.org/indep/clip-{number:02d}.mp4"
             input_of[row_id] = video

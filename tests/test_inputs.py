@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import fsspec
 import pytest
-from fixtures_media import data_url
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video.errors import InputError, PreflightError
 from prefect_grok_video.inputs import (
@@ -83,7 +82,7 @@ def test_relative_paths_resolve_against_the_base_folder(h264_clip):
 def test_fingerprint_is_the_content_not_the_path(h264_clip, tmp_path):
     copy = tmp_path / "renamed.mp4"
     copy.write_bytes(h264_clip.read_bytes())
-    expected = "sha256:" + hashlib.sha256(h264_clip.read_bytes()).hexdigest()
+    expected = sha256_key(h264_clip)
     assert resolve_video(str(h264_clip)).fingerprint() == expected
     assert resolve_video(str(copy)).fingerprint() == expected
     assert resolve_video(data_url(h264_clip)).fingerprint() == expected

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import io
 import json
 import re
@@ -17,7 +16,7 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
-from fixtures_media import data_url
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video.errors import GrokVideoError, ManifestError
 from prefect_grok_video.inputs import MAX_PROMPT_CHARS
@@ -57,10 +56,6 @@ def root(tmp_path_factory, h264_clip, mp4_factory, short_clip, long_clip, mpeg4_
     }.items():
         shutil.copyfile(path, clips / name)
     return folder
-
-
-def _sha(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write(folder: Path, suffix: str, content: str | bytes) -> Path:
@@ -126,7 +121,7 @@ def test_every_format_reads_the_same_rows(fmt, root, monkeypatch):
     monkeypatch.chdir(root)  # inline rows resolve against the current folder
     source = WRITERS[fmt](root)
     manifest = load_manifest(source)
-    a, b = _sha(root / "clips" / "a.mp4"), _sha(root / "clips" / "b.mp4")
+    a, b = sha256_key(root / "clips" / "a.mp4"), sha256_key(root / "clips" / "b.mp4")
     assert [
         (r.row, r.id, r.source, r.prompt, r.duration, r.model, r.fingerprint, r.output_name)
         for r in manifest.rows
@@ -155,7 +150,7 @@ def test_relative_paths_resolve_against_the_manifest_folder_not_the_current_one(
     shutil.copyfile(root / "clips" / "b.mp4", nested / "clips" / "a.mp4")  # same name, other clip
     monkeypatch.chdir(tmp_path)
     manifest = load_manifest(_write(nested, ".json", json.dumps(ROWS[:1])))
-    assert manifest.rows[0].fingerprint == _sha(root / "clips" / "b.mp4")
+    assert manifest.rows[0].fingerprint == sha256_key(root / "clips" / "b.mp4")
     assert manifest.rows[0].video.location == str(nested / "clips" / "a.mp4")
 
 
@@ -376,7 +371,7 @@ def test_csv_cells_larger_than_the_csv_modules_default_limit_are_read(root, mp4_
     assert len(inline) > 131072
     text = f'video,prompt\n"{inline}",go on\n'
     (row,) = load_manifest(_write(root, ".csv", text)).rows
-    assert isinstance(row, ValidRow) and row.fingerprint == _sha(clip)
+    assert isinstance(row, ValidRow) and row.fingerprint == sha256_key(clip)
 
 
 def test_an_unquoted_data_url_in_a_csv_is_an_invalid_row_that_does_not_show_it(root):
@@ -569,7 +564,7 @@ def test_absolute_paths_file_urls_and_data_urls_are_accepted(root, tmp_path, mon
     ]
     manifest = load_manifest(rows)
     assert all(isinstance(r, ValidRow) for r in manifest.rows)
-    assert {r.fingerprint for r in manifest.rows} == {_sha(clip)}
+    assert {r.fingerprint for r in manifest.rows} == {sha256_key(clip)}
     assert manifest.rows[2].source == f"data:video/mp4 ({clip.stat().st_size / 1000:.1f} KB inline)"
 
 
@@ -580,7 +575,7 @@ def test_the_same_content_at_two_paths_has_one_fingerprint(root):
         {"video": "clips/b.mp4", "prompt": "p"},
     ]
     a, copy, b = load_manifest(_write(root, ".yaml", yaml.safe_dump(rows))).rows
-    assert a.fingerprint == copy.fingerprint == _sha(root / "clips" / "a.mp4")
+    assert a.fingerprint == copy.fingerprint == sha256_key(root / "clips" / "a.mp4")
     assert b.fingerprint != a.fingerprint
     assert (a.source, copy.source) == ("clips/a.mp4", "clips/a-copy.mp4")
 
@@ -675,7 +670,7 @@ def test_preflight_false_skips_only_the_mp4_checks(root):
     unchecked = load_manifest(rows, preflight=False)
     assert [type(r) for r in checked.rows] == [InvalidRow, InvalidRow]
     assert [type(r) for r in unchecked.rows] == [ValidRow, InvalidRow]
-    assert unchecked.rows[0].fingerprint == _sha(root / "clips" / "vp9.mp4")
+    assert unchecked.rows[0].fingerprint == sha256_key(root / "clips" / "vp9.mp4")
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,11 @@ the report agrees with the service)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 from fixtures_emulator import set_polls
+from fixtures_media import sha256_key
 from invariants import check_run
 
 from prefect_grok_video.blocks import GrokVideoCredentials
@@ -60,7 +60,7 @@ def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
          "prompt": "x #fail-first=internal_error"},
     ]  # fmt: skip
     input_of = {row["id"]: row["video"] for row in rows}
-    input_of["local"] = "sha256:" + hashlib.sha256(clip.read_bytes()).hexdigest()
+    input_of["local"] = sha256_key(clip)
     return rows, input_of
 
 
