@@ -36,6 +36,7 @@ __all__ = [
     "FAST_POLL",
     "FAST_RETRY",
     "TEST_KNOBS",
+    "credentials_for",
     "emulator",
     "emulator_factory",
     "emulator_process",
@@ -53,6 +54,19 @@ FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
 FAST_RETRY = RetryPolicy(
     max_attempts=6, backoff_initial=0.01, backoff_max=0.05, jitter=0, max_retry_after=5
 )
+
+
+def credentials_for(api: Any = None, poll: PollPolicy = FAST_POLL, **fields: Any) -> Any:
+    """A `GrokVideoCredentials` block for `api` (an emulator, or anything with `api_key` and
+    `base_url`; or those given as `fields`) that polls by `poll`: a run given a block takes
+    its settings from the block, not from the environment."""
+    from prefect_grok_video.blocks import GrokVideoCredentials
+
+    values = {"api_key": api.api_key, "base_url": api.base_url} if api is not None else {}
+    return GrokVideoCredentials(
+        **{**values, **fields}, poll_first=poll.first_poll,
+        poll_min_interval=poll.min_interval, poll_max_interval=poll.max_interval,
+    )  # fmt: skip
 
 
 def poll_env(policy: PollPolicy = FAST_POLL) -> dict[str, str]:

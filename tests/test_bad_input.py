@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from fixtures_cli import cli_environment, run_cli
-from fixtures_emulator import TEST_KNOBS, set_polls
+from fixtures_emulator import TEST_KNOBS, credentials_for, set_polls
 from fixtures_media import data_url, sha256_key
 from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 
@@ -189,11 +189,6 @@ async def run_flow(
         return_state=True,
     )  # fmt: skip
     return state, await report_of(state)
-
-
-def credentials_for(server: EmulatorServer) -> GrokVideoCredentials:
-    """A credentials block pointing at `server`."""
-    return GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
 
 
 # -- the big run -----------------------------------------------------------------------------

@@ -311,8 +311,8 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     # here on, runs use the session's Prefect server (no temporary one to start each time).
     save = (
         "from prefect_grok_video.blocks import GrokVideoCredentials\n"
-        f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r})"
-        ".save('cli-test-emulator', overwrite=True)\n"
+        f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r}, "
+        "poll_first=0.3).save('cli-test-emulator', overwrite=True)\n"
     )
     env = cli_environment(home, api_url=prefect_server, poll=FAST_POLL)  # no API key
     subprocess.run([sys.executable, "-c", save], env=env, check=True, capture_output=True)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures_emulator import set_polls
+from fixtures_emulator import credentials_for, set_polls
 from fixtures_media import sha256_key
 from invariants import check_run
 
-from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_videos, run_listener
 from prefect_grok_video.policies import PollPolicy
@@ -65,9 +64,7 @@ def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
 
 
 async def run_flow(rows, emulator, output: Path, **options) -> RunReport:
-    credentials = GrokVideoCredentials(
-        api_key=emulator.api_key, base_url=emulator.base_url, read_timeout=0.5
-    )
+    credentials = credentials_for(emulator, POLL, read_timeout=0.5)
     try:
         return await extend_videos(rows, output=str(output), credentials=credentials,
                                    submit_rate=20.0, **options)  # fmt: skip
@@ -151,8 +148,7 @@ async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
     try:
         state = await extend_videos.with_options(retries=1, retry_delay_seconds=0)(
             rows, output=str(output),
-            credentials=GrokVideoCredentials(api_key=emulator.api_key,
-                                             base_url=emulator.base_url),
+            credentials=credentials_for(emulator, POLL),
             submit_rate=10.0, return_state=True,
         )  # fmt: skip
     finally:

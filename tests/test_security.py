@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import pytest
 from fixtures_cli import cli_command, cli_environment
-from fixtures_emulator import FAST_POLL, set_polls
+from fixtures_emulator import FAST_POLL, credentials_for, set_polls
 from fixtures_media import data_url, make_mp4, write_csv
 from fixtures_prefect import drain_prefect_workers
 from prefect import flow
@@ -286,14 +286,14 @@ async def _prepare(canary: str, base_url: str) -> None:
     async with get_client() as client:
         with contextlib.suppress(ObjectNotFound):
             await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
-    block = GrokVideoCredentials(api_key=canary, base_url=base_url)
+    block = credentials_for(api_key=canary, base_url=base_url)
     await block.asave(BLOCK_NAME, overwrite=True)
 
 
 async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -> None:
     """The in-process runs and calls; their reports, exceptions and objects."""
     canary = runs.canary
-    credentials = GrokVideoCredentials(api_key=canary, base_url=base_url)
+    credentials = credentials_for(api_key=canary, base_url=base_url)
     state = await extend_videos(
         str(manifest), output=str(output), credentials=credentials, submit_rate=20.0,
         return_state=True,
