@@ -1,3 +1,3 @@
 """Shared test set-up: fixture modules live beside this file and are loaded as plugins."""
 
-pytest_plugins = ["fixtures_media", "fixtures_emulator", "fixtures_prefect"]
+pytest_plugins = ["fixtures_media", "fixtures_emulator", "fixtures_prefect", "fixtures_cli"]

@@ -11,24 +11,83 @@ Use `server.base_url`, `server.api_key` (or `server.headers`) and `server.state`
 - `emulator_process(*flags)`: start `grok-video emulator` in a process of its own (the command
   line's flags, e.g. `--no-rate-limit`), for tests where sharing this process's GIL with the
   server would change what is measured; returns its base URL. Stopped after the test.
+
+Quick clients of these servers (their jobs take 0.2 s):
+
+- `FAST_POLL`, `FAST_RETRY`: the policies to give a client (`poll=FAST_POLL, retry=FAST_RETRY`).
+- `poll_env(policy)`: a `PollPolicy` as the GROK_VIDEO_POLL_* variables a run reads (for a
+  subprocess's environment); `set_polls(monkeypatch, policy)` sets them in this process, and the
+  `fast_polls` fixture sets `FAST_POLL` for one test.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
+from prefect_grok_video.policies import PollPolicy, RetryPolicy
 
-__all__ = ["TEST_KNOBS", "emulator", "emulator_factory", "emulator_process"]
+__all__ = [
+    "FAST_POLL",
+    "FAST_RETRY",
+    "TEST_KNOBS",
+    "credentials_for",
+    "emulator",
+    "emulator_factory",
+    "emulator_process",
+    "fast_polls",
+    "poll_env",
+    "set_polls",
+]
 
 #: Knobs of the `emulator` fixture: quick jobs, no rate limit.
 TEST_KNOBS: dict[str, Any] = {"latency": 0.2, "submit_rate": None}
+#: Polls that fit jobs of 0.2 s: the first after 0.05 s, none more than 0.2 s apart.
+FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
+#: Tiny backoffs (a client that ignored `Retry-After` would spend its attempts in ~0.2 s), and
+#: a `Retry-After` over 5 s cut to 5 s, so that no test stalls on one.
+FAST_RETRY = RetryPolicy(
+    max_attempts=6, backoff_initial=0.01, backoff_max=0.05, jitter=0, max_retry_after=5
+)
+
+
+def credentials_for(api: Any = None, poll: PollPolicy = FAST_POLL, **fields: Any) -> Any:
+    """A `GrokVideoCredentials` block for `api` (an emulator, or anything with `api_key` and
+    `base_url`; or those given as `fields`) that polls by `poll`: a run given a block takes
+    its settings from the block, not from the environment."""
+    from prefect_grok_video.blocks import GrokVideoCredentials
+
+    values = {"api_key": api.api_key, "base_url": api.base_url} if api is not None else {}
+    return GrokVideoCredentials(
+        **{**values, **fields}, poll_first=poll.first_poll,
+        poll_min_interval=poll.min_interval, poll_max_interval=poll.max_interval,
+    )  # fmt: skip
+
+
+def poll_env(policy: PollPolicy = FAST_POLL) -> dict[str, str]:
+    """`policy` as the GROK_VIDEO_POLL_* environment variables a run's settings read."""
+    return {
+        "GROK_VIDEO_POLL_FIRST": str(policy.first_poll),
+        "GROK_VIDEO_POLL_MIN_INTERVAL": str(policy.min_interval),
+        "GROK_VIDEO_POLL_MAX_INTERVAL": str(policy.max_interval),
+    }
+
+
+def set_polls(monkeypatch: pytest.MonkeyPatch, policy: PollPolicy = FAST_POLL) -> None:
+    """Make runs in this process poll by `policy` (through the environment they read)."""
+    for name, value in poll_env(policy).items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs in this test poll by `FAST_POLL`, which fits the emulator's 0.2 s jobs."""
+    set_polls(monkeypatch)
 
 
 @pytest.fixture
@@ -61,13 +120,14 @@ def emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
 @pytest.fixture
 def emulator_process() -> Iterator[Callable[..., str]]:
     """Start `grok-video emulator` processes with the given flags; return each one's base URL."""
+    from fixtures_cli import cli_command  # not at the top: fixtures_cli imports this module
+
     processes: list[subprocess.Popen] = []
 
     def start(*flags: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect_grok_video.cli", "emulator", "--port", "0", *flags],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cli_command("emulator", "--port", "0", *flags), stdout=subprocess.PIPE, text=True
+        )
         processes.append(process)
         assert process.stdout is not None
         for line in process.stdout:

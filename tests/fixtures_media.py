@@ -3,23 +3,30 @@
 `make_mp4` encodes a tiny clip (64x64 by default, so it takes milliseconds); `mp4_factory` caches
 clips per parameters for the session; the named fixtures below are the usual cases. The files are
 shared by the whole session: copy one before changing it.
+
+`data_url` turns bytes or a file into a base64 data URL, the form a manifest or a submit takes
+inline, and `sha256_key` names that content as the services count it; `write_csv` writes rows
+as a CSV manifest.
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import functools
+import hashlib
 import os
 import random
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
-__all__ = ["make_audio_mp4", "make_large_mp4", "make_mp4"]
+__all__ = ["data_url", "make_audio_mp4", "make_large_mp4", "make_mp4", "sha256_key", "write_csv"]
 
 #: codec argument -> (PyAV encoder, encoder options)
 _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -150,6 +157,38 @@ def make_large_mp4(
         f.seek(content)
         f.write(header)
         f.truncate(content + box)
+    return path
+
+
+def data_url(data: bytes | os.PathLike[str], media_type: str = "video/mp4") -> str:
+    """`data` (bytes, or a file's path) as a `data:<media_type>;base64,<body>` URL."""
+    if not isinstance(data, bytes):
+        data = Path(data).read_bytes()
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def sha256_key(data: bytes | os.PathLike[str]) -> str:
+    """`sha256:<hex>` of `data` (bytes, or a file's content): the key the emulator and the
+    independent API count an inline or local input under, and a local video's fingerprint."""
+    if not isinstance(data, bytes):
+        data = Path(data).read_bytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_csv(
+    path: str | os.PathLike[str],
+    rows: Iterable[Mapping[str, object]],
+    fields: Iterable[str] | None = None,
+) -> Path:
+    """Write `rows` as a CSV manifest at `path` (UTF-8, a header line of `fields`, by default
+    every key of the rows in the order first seen; a missing value is an empty cell)."""
+    path, rows = Path(path), list(rows)
+    if fields is None:
+        fields = dict.fromkeys(key for row in rows for key in row)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

@@ -9,10 +9,10 @@ import csv
 from pathlib import Path
 
 import pytest
-from fixtures_media import make_mp4, png
+from fixtures_emulator import credentials_for
+from fixtures_media import make_mp4, png, write_csv
 from fixtures_prefect import report_of
 
-from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.flows import edit_video, extend_videos, generate_video
 from prefect_grok_video.mp4 import probe
 
@@ -22,21 +22,6 @@ COLUMNS = ["id", "action", "video", "image", "prompt", "duration", "aspect_ratio
 @pytest.fixture(autouse=True)
 def fresh_rate_limit(prefect_server):
     """Each test creates the shared submit limit afresh, at its own rate."""
-
-
-def credentials_for(emulator) -> GrokVideoCredentials:
-    return GrokVideoCredentials(
-        api_key=emulator.api_key, base_url=emulator.base_url,
-        poll_first=0.05, poll_min_interval=0.05, poll_max_interval=0.3,
-    )  # fmt: skip
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def row(id: str, action: str, prompt: str = "it goes on", **fields: object) -> dict:
@@ -74,7 +59,7 @@ def mixed(tmp_path) -> Path:
     make_mp4(tmp_path / "clip.mp4", seconds=3.0)
     (tmp_path / "still.png").write_bytes(png(32, 18))
     (tmp_path / "notes.png").write_text("not a picture")
-    return write_rows(tmp_path / "mixed.csv", [
+    return write_csv(tmp_path / "mixed.csv", [
         row("t2v", "generate", "a fox runs through snow", duration=3, aspect_ratio="9:16",
             resolution="480p"),
         row("i2v", "generate", "the boats begin to rock", image="still.png", duration=2),
@@ -99,7 +84,7 @@ def mixed(tmp_path) -> Path:
         row("ten", "generate", "ten seconds of waves", duration=10),
         row("edit-ten", "edit", "too long to edit", video="@ten"),
         row("after-invalid", "extend", "waits on an invalid row", video="@odd-ratio"),
-    ])  # fmt: skip
+    ], COLUMNS)  # fmt: skip
 
 
 async def test_a_mixed_manifest_runs_every_action_and_chain_then_a_rerun_pays_nothing(

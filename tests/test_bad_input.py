@@ -10,12 +10,9 @@ run the `grok-video` command in subprocesses, which refuse them before Prefect s
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,21 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_prefect import drain_prefect_workers, report_of
+from fixtures_cli import cli_environment, run_cli
+from fixtures_emulator import TEST_KNOBS, credentials_for, set_polls
+from fixtures_media import data_url, sha256_key
+from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.flows import extend_videos
+from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
 from prefect_grok_video.manifest import InvalidRow, ValidRow, load_manifest
 from prefect_grok_video.report import ItemResult, RunReport
 
 CDN = "https://cdn.test/bad-input/{}.mp4"
-#: Fast polls: the emulator's jobs take 0.2 s.
-FAST_POLLS = {
-    "GROK_VIDEO_POLL_FIRST": "0.05",
-    "GROK_VIDEO_POLL_MIN_INTERVAL": "0.05",
-    "GROK_VIDEO_POLL_MAX_INTERVAL": "0.3",
-}
 #: Placeholders of `video` values, replaced by real files when the manifest is written.
 GOOD_CLIP = "clips/good.mp4"  # relative to the manifest's folder: a copy of `h264_clip`
 MEDIA = (
@@ -122,9 +117,9 @@ CASES: tuple[Case, ...] = (
         video="data:video/mp4,AAAAIGZ0eXBpc29t"),
     bad("data-url-bad-base64", "video", "not valid base64", video="data:video/mp4;base64,@@@@"),
     bad("data-url-not-video", "video", "holds 'text/plain', not a video",
-        video="data:text/plain;base64," + base64.b64encode(b"hello").decode()),
+        video=data_url(b"hello", "text/plain")),
     bad("data-url-not-mp4", "video", "not an MP4 file",
-        video="data:video/mp4;base64," + base64.b64encode(b"plain words, no ftyp").decode()),
+        video=data_url(b"plain words, no ftyp")),
     bad("data-url-mpeg4", "video", "codec is MPEG-4 Part 2", video="<mpeg4-data-url>"),
     bad("file-id-empty", "video", "needs an id after it", video="file_id:"),
     bad("video-blank", "video", "is empty", video="   "),
@@ -167,11 +162,6 @@ BAD = tuple(case for case in CASES if case.field is not None)
 ROW_OF = {case.name: number for number, case in enumerate(CASES, 1)}
 
 
-def sha256_key(data: bytes) -> str:
-    """The emulator's input key of content: `sha256:<hex>`."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def input_key(video: Any) -> str | None:
     """The key the emulator counts a submission of `video` under (None: not text)."""
     if not isinstance(video, str):
@@ -185,25 +175,8 @@ def input_key(video: Any) -> str | None:
             return sha256_key(video.encode())
     path = Path(video)
     if path.is_file():
-        return sha256_key(path.read_bytes())
+        return sha256_key(path)
     return sha256_key(video.encode())
-
-
-def data_url(path: Path) -> str:
-    """The file as a base64 `video/mp4` data URL."""
-    return "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-async def delete_submit_limit() -> None:
-    """Remove the shared submit limit, so this module's run creates it at its own rate."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
-
-    async with get_client() as client:
-        with contextlib.suppress(ObjectNotFound):
-            await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
 
 
 async def run_flow(
@@ -215,11 +188,6 @@ async def run_flow(
         return_state=True,
     )  # fmt: skip
     return state, await report_of(state)
-
-
-def credentials_for(server: EmulatorServer) -> GrokVideoCredentials:
-    """A credentials block pointing at `server`."""
-    return GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
 
 
 # -- the big run -----------------------------------------------------------------------------
@@ -303,12 +271,11 @@ async def big_run(
     manifest.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     output = folder / "out"
 
-    server = EmulatorServer(EmulatorConfig(latency=0.2, submit_rate=None)).start()
+    server = EmulatorServer(EmulatorConfig(**TEST_KNOBS)).start()
     try:
         with pytest.MonkeyPatch.context() as env:
-            for name, value in FAST_POLLS.items():
-                env.setenv(name, value)
-            await delete_submit_limit()
+            set_polls(env)  # FAST_POLL: a module-scoped fixture cannot use `fast_polls`
+            await delete_limit(DEFAULT_LIMIT_NAME)  # this run creates it at its own rate
             state, report = await run_flow(manifest, output, credentials_for(server))
     finally:
         server.stop()
@@ -397,13 +364,6 @@ def test_the_suite_is_big_enough() -> None:
 
 
 # -- manifests whose rows are all refused, or that must run ----------------------------------
-
-
-@pytest.fixture
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Polls fit the emulator's 0.2 s jobs."""
-    for name, value in FAST_POLLS.items():
-        monkeypatch.setenv(name, value)
 
 
 async def test_a_manifest_without_a_prompt_column_makes_every_row_invalid(
@@ -499,27 +459,6 @@ async def test_the_flow_honours_grok_video_max_upload_bytes(
 # -- the command line ------------------------------------------------------------------------
 
 
-def cli_environment(home: Path, server: EmulatorServer | None = None) -> dict[str, str]:
-    """No PREFECT_* or GROK_VIDEO_* from outside; Prefect at home in `home`; the emulator's key."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PREFECT_", "GROK_VIDEO_"))
-    }
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    if server is not None:
-        env.update(GROK_VIDEO_API_KEY=server.api_key, GROK_VIDEO_BASE_URL=server.base_url)
-    return env
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `grok-video` in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "prefect_grok_video.cli", *args], capture_output=True,
-        text=True, encoding="utf-8", env=env, cwd=cwd, timeout=60,
-    )  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Unreadable:
     """A manifest the CLI must refuse as a whole, and what its one-line message must say."""
@@ -601,14 +540,14 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[st
         for command in COMMANDS
     }
     cases = {case.name: case for case in UNREADABLE}
-    server = EmulatorServer(EmulatorConfig(latency=0.2, submit_rate=None)).start()
+    server = EmulatorServer(EmulatorConfig(**TEST_KNOBS)).start()
 
     def attempt(name: str, command: str) -> Refusal:
         folder = folders[name, command]
         manifest = write_unreadable(cases[name], folder)
         output, home = folder / "out", folder / "prefect-home"
         args = [command, manifest, *(["--output", str(output)] if command == "run" else [])]
-        done = cli(*args, env=cli_environment(home, server), cwd=folder)
+        done = run_cli(*args, env=cli_environment(home, api=server), cwd=folder)
         return Refusal(done, output.exists(), home.exists())
 
     try:
@@ -652,7 +591,7 @@ def test_more_unreadable_manifests_exit_2_with_one_line(
     """In-process `main`: exit 2 and one line naming the problem; nothing sent or written."""
     from prefect_grok_video import cli as grok_video
 
-    for name, value in cli_environment(tmp_path / "prefect-home", emulator).items():
+    for name, value in cli_environment(tmp_path / "prefect-home", api=emulator).items():
         if name.startswith("GROK_VIDEO_"):
             monkeypatch.setenv(name, value)
     manifest = write_unreadable(case, tmp_path)
@@ -672,7 +611,7 @@ def test_validate_lists_every_bad_row_of_the_big_manifest_as_the_run_reported_it
     big_run: BigRun, tmp_path: Path
 ) -> None:
     """`validate` exits 1 with one line per invalid row, the very messages of the run's report."""
-    done = cli("validate", str(big_run.manifest), env=cli_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(big_run.manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stderr == ""
     expected = [item.error.message for item in big_run.report.items if item.status == "invalid"]
@@ -688,7 +627,7 @@ def test_validate_accepts_a_csv_with_a_byte_order_mark(tmp_path: Path, h264_clip
         f"local,{h264_clip},the sun rises\n"
         f"remote,{CDN.format('bom-validate')},a wave breaks\n".encode()
     )
-    done = cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [f"{manifest}: 2 rows, 2 valid, 0 invalid"]
     assert [row.id for row in load_manifest(str(manifest)).rows] == ["local", "remote"]
@@ -726,7 +665,7 @@ def test_validate_exits_1_listing_each_bad_row(
     """Per-row problems are not a broken manifest: exit 1, one line per bad row, then a count."""
     manifest = tmp_path / name
     manifest.write_text(content)
-    done = cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     out = done.stdout.splitlines()
     assert len(out) == len(lines) + 1
@@ -745,6 +684,6 @@ def test_validate_honours_grok_video_max_upload_bytes(
     manifest.write_text(json.dumps([{"id": "big", "video": data_url(clip), "prompt": "dusk"}]))
     env = cli_environment(tmp_path)
     env["GROK_VIDEO_MAX_UPLOAD_BYTES"] = str(clip.stat().st_size - 1)
-    done = cli("validate", str(manifest), env=env, cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout
     assert "upload limit" in done.stdout

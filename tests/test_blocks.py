@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 import pytest
+from fixtures_emulator import FAST_POLL, FAST_RETRY
 from prefect import flow
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
@@ -25,21 +26,13 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr, ValidationError
 
 import prefect_grok_video
-from prefect_grok_video import (
-    AsyncGrokVideoClient,
-    GrokVideoClient,
-    GrokVideoSettings,
-    PollPolicy,
-    RetryPolicy,
-)
+from prefect_grok_video import AsyncGrokVideoClient, GrokVideoClient, GrokVideoSettings, PollPolicy
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import AuthenticationError, ConfigurationError
 from prefect_grok_video.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_TIMEOUT
 
 CANARY = "xai-canary-5f3c9e1d7a2b"
 SLUG = "grok-video-credentials"
-FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, jitter=0)
 URL_INPUT = "https://cdn.test/a.mp4"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".webp", ".gif")
 IMAGE_HOSTS = {"avatars.githubusercontent.com", "images.ctfassets.net", "cdn.sanity.io"}

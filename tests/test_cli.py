@@ -8,7 +8,6 @@ created once); their prompts name the test, so no cached submission crosses betw
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import pty
@@ -18,6 +17,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from fixtures_cli import cli_command, cli_environment, run_cli
+from fixtures_emulator import FAST_POLL
+from fixtures_media import write_csv
 
 from prefect_grok_video import cli, console
 from prefect_grok_video.emulator import EmulatorServer
@@ -26,36 +28,12 @@ from prefect_grok_video.mp4 import probe
 from prefect_grok_video.report import NEXT_STEPS, ItemError, ItemResult, RunReport
 from prefect_grok_video.report_text import format_report
 
-FIELDS = ("id", "video", "prompt", "duration")
-
-
-def _environment(home: Path, server: EmulatorServer | None = None, **extra: str) -> dict[str, str]:
-    """A clean environment: no PREFECT_* or GROK_VIDEO_* from outside, Prefect in `home`."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PREFECT_", "GROK_VIDEO_"))
-    }
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env["GROK_VIDEO_POLL_FIRST"] = "0.3"  # the emulator's jobs take 0.2 s
-    if server is not None:
-        env.update(GROK_VIDEO_API_KEY=server.api_key, GROK_VIDEO_BASE_URL=server.base_url)
-    env.update(extra)
-    return env
-
-
-def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prefect_grok_video.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=240,
-    )  # fmt: skip
-
 
 def _cli_on_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run the command with stdout and stderr on a pseudo-terminal; its exit code and output."""
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect_grok_video.cli", *args],
+        cli_command(*args),
         stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env, cwd=cwd,
     )  # fmt: skip
     os.close(secondary)
@@ -72,22 +50,14 @@ def _cli_on_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, s
     return process.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
 
 
-def _manifest(path: Path, rows: list[dict[str, object]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def _run_on(
     emulator: EmulatorServer, server: str, manifest: Path, output: Path, report: Path, cwd: Path
 ) -> subprocess.CompletedProcess[str]:
     """`grok-video run` of `manifest` against `emulator`, on the shared Prefect `server`."""
-    return _cli(
+    return run_cli(
         "run", str(manifest), "--output", str(output), "--report", str(report),
         "--submit-rate", "20", cwd=cwd,
-        env=_environment(cwd / "home", emulator, PREFECT_API_URL=server),
+        env=cli_environment(cwd / "home", api=emulator, api_url=server, poll=FAST_POLL),
     )  # fmt: skip
 
 
@@ -99,24 +69,24 @@ def _report(path: Path) -> dict[str, dict]:
 
 
 def test_validate_accepts_a_manifest_whose_rows_are_all_valid(tmp_path, h264_clip):
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "local", "video": str(h264_clip), "prompt": "the sun rises", "duration": 4},
         {"id": "remote", "video": "https://cdn.test/x.mp4", "prompt": "a wave", "duration": 6},
     ])  # fmt: skip
-    done = _cli("validate", str(manifest), env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"{manifest}: 2 rows, 2 valid, 0 invalid"]
     assert done.stderr == ""
 
 
 def test_validate_lists_every_invalid_row(tmp_path, h264_clip, not_mp4_file):
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "good", "video": str(h264_clip), "prompt": "the sun rises", "duration": 4},
         {"id": "long", "video": "https://cdn.test/x.mp4", "prompt": "a wave", "duration": 99},
         {"id": "notmp4", "video": str(not_mp4_file), "prompt": "rain", "duration": 4},
         {"id": "noprompt", "video": "https://cdn.test/y.mp4", "prompt": "", "duration": 4},
     ])  # fmt: skip
-    done = _cli("validate", str(manifest), env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert len(lines) == 4
@@ -139,7 +109,7 @@ def test_validate_refuses_an_unreadable_manifest(tmp_path, name, content, expect
     path = tmp_path / name
     if content is not None:
         path.write_text(content)
-    done = _cli("validate", str(path), env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(path), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1
@@ -155,7 +125,7 @@ def test_validate_names_an_unknown_column_and_the_closest_known_one(tmp_path):
         "a,https://cdn.test/a.mp4,the sun rises,4\n"
         "b,https://cdn.test/b.mp4,a wave,8\n"
     )
-    done = _cli("validate", str(manifest), env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     problem = (
         "duraton: unknown column (known columns: id, action, video, image, prompt, duration, "
@@ -172,7 +142,7 @@ def test_validate_names_an_unknown_column_and_the_closest_known_one(tmp_path):
 
 def test_validate_and_help_do_not_import_prefect(tmp_path):
     """`validate` (and the parser) stay light: Prefect is imported only by run and demo."""
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "a", "video": "https://cdn.test/x.mp4", "prompt": "a wave", "duration": 6},
     ])  # fmt: skip
     script = (
@@ -184,13 +154,13 @@ def test_validate_and_help_do_not_import_prefect(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True,
-        env=_environment(tmp_path), cwd=tmp_path,
+        env=cli_environment(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert done.stdout.splitlines()[-1] == "0 False", done.stderr
 
 
 def test_help_lists_the_commands(tmp_path):
-    done = _cli("--help", env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("--help", env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 0
     for command in ("run", "validate", "demo", "emulator"):
         assert f"    {command} " in done.stdout
@@ -202,9 +172,9 @@ def test_help_lists_the_commands(tmp_path):
 def test_run_refuses_an_unreadable_manifest_before_starting_anything(tmp_path, emulator):
     broken = tmp_path / "m.json"
     broken.write_text('[{"video": "https://cdn.test/x.mp4", "prompt": ')
-    env = _environment(tmp_path, emulator)
+    env = cli_environment(tmp_path, api=emulator)
     for manifest in (str(broken), str(tmp_path / "missing.csv")):
-        done = _cli("run", manifest, "--output", str(tmp_path / "out"), env=env, cwd=tmp_path)
+        done = run_cli("run", manifest, "--output", str(tmp_path / "out"), env=env, cwd=tmp_path)
         assert done.returncode == 2
         assert len(done.stderr.splitlines()) == 1, done.stderr
         assert done.stderr.startswith("grok-video run: ")
@@ -215,10 +185,10 @@ def test_run_refuses_an_unreadable_manifest_before_starting_anything(tmp_path, e
 
 
 def test_run_without_an_api_key_says_how_to_set_one(tmp_path):
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "a", "video": "https://cdn.test/x.mp4", "prompt": "a wave", "duration": 6},
     ])  # fmt: skip
-    done = _cli("run", str(manifest), env=_environment(tmp_path), cwd=tmp_path)
+    done = run_cli("run", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "GROK_VIDEO_API_KEY" in done.stderr and "--credentials" in done.stderr
@@ -226,14 +196,14 @@ def test_run_without_an_api_key_says_how_to_set_one(tmp_path):
 
 
 def test_run_refuses_options_the_flow_would_refuse(tmp_path, emulator):
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "a", "video": "https://cdn.test/x.mp4", "prompt": "a wave", "duration": 6},
     ])  # fmt: skip
-    env = _environment(tmp_path, emulator)
-    done = _cli("run", str(manifest), "--max-concurrency", "0", env=env, cwd=tmp_path)
+    env = cli_environment(tmp_path, api=emulator)
+    done = run_cli("run", str(manifest), "--max-concurrency", "0", env=env, cwd=tmp_path)
     assert done.returncode == 2  # argparse
     assert "--max-concurrency" in done.stderr
-    done = _cli("run", str(manifest), "--max-resubmits", "11", env=env, cwd=tmp_path)
+    done = run_cli("run", str(manifest), "--max-resubmits", "11", env=env, cwd=tmp_path)
     assert done.returncode == 2  # the flow's own bound, checked before Prefect starts
     assert done.stderr.strip() == (
         "grok-video run: --max-resubmits: Input should be less than or equal to 10"
@@ -247,7 +217,7 @@ def test_run_refuses_options_the_flow_would_refuse(tmp_path, emulator):
 @pytest.mark.slow
 def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, prefect_server):
     prompt = "the sun rises"
-    manifest = _manifest(tmp_path / "mixed.csv", [
+    manifest = write_csv(tmp_path / "mixed.csv", [
         {"id": "ok-url", "video": "https://cdn.test/a.mp4", "prompt": prompt, "duration": 4},
         {"id": "ok-file", "video": str(h264_clip), "prompt": prompt, "duration": 4},
         {"id": "mod", "video": "https://cdn.test/b.mp4", "prompt": f"{prompt} #moderated",
@@ -324,10 +294,11 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
         {"id": "url", "video": "https://cdn.test/a.mp4", "prompt": "night falls", "duration": 5},
         {"id": "file", "video": str(h264_clip), "prompt": "night falls", "duration": 5},
     ]
-    manifest = _manifest(tmp_path / "m.csv", rows)
+    manifest = write_csv(tmp_path / "m.csv", rows)
     output = tmp_path / "videos"
     args = ("run", str(manifest), "--output", str(output), "--submit-rate", "20")
-    done = _cli(*args, env=_environment(home, emulator), cwd=tmp_path)
+    env = cli_environment(home, api=emulator, poll=FAST_POLL)
+    done = run_cli(*args, env=env, cwd=tmp_path)
     everything = done.stdout + done.stderr
     assert done.returncode == 0, everything
     for word in ("Traceback", "ERROR", "WARNING", "Finished in state"):
@@ -341,10 +312,10 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     # here on, runs use the session's Prefect server (no temporary one to start each time).
     save = (
         "from prefect_grok_video.blocks import GrokVideoCredentials\n"
-        f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r})"
-        ".save('cli-test-emulator', overwrite=True)\n"
+        f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r}, "
+        "poll_first=0.3).save('cli-test-emulator', overwrite=True)\n"
     )
-    env = _environment(home, PREFECT_API_URL=prefect_server)  # no GROK_VIDEO_API_KEY
+    env = cli_environment(home, api_url=prefect_server, poll=FAST_POLL)  # no API key
     subprocess.run([sys.executable, "-c", save], env=env, check=True, capture_output=True)
     code, shown = _cli_on_terminal(
         *args, "--credentials", "cli-test-emulator", env={**env, "COLUMNS": "120"}, cwd=tmp_path
@@ -356,16 +327,16 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     for word in ("Traceback", "ERROR", "WARNING"):
         assert word not in shown, shown
 
-    done = _cli(*args, "--credentials", "no-such-block", env=env, cwd=tmp_path)
+    done = run_cli(*args, "--credentials", "no-such-block", env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert "no-such-block" in done.stderr and "Traceback" not in done.stderr
 
     # A later run that submits something new, in the same PREFECT_HOME: pays for the new row
     # only, and should be as quiet as the first.
     rows.append({"id": "new", "video": "https://cdn.test/b.mp4", "prompt": "dawn", "duration": 5})
-    _manifest(manifest, rows)
-    done = _cli(*args, env=_environment(home, emulator, PREFECT_API_URL=prefect_server),
-                cwd=tmp_path)  # fmt: skip
+    write_csv(manifest, rows)
+    env = cli_environment(home, api=emulator, api_url=prefect_server, poll=FAST_POLL)
+    done = run_cli(*args, env=env, cwd=tmp_path)
     everything = done.stdout + done.stderr
     assert done.returncode == 0, everything
     assert emulator.state.accepted == 3
@@ -377,22 +348,22 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
 def test_run_writes_to_file_urls_and_obeys_the_download_limit(tmp_path, emulator, prefect_server):
     """`--output file:///abs/path` writes under /abs/path (not ./file:/abs/path), and
     GROK_VIDEO_MAX_DOWNLOAD_BYTES reaches the client the run downloads with."""
-    manifest = _manifest(tmp_path / "m.csv", [
+    manifest = write_csv(tmp_path / "m.csv", [
         {"id": "far", "video": "https://cdn.test/a.mp4", "prompt": "file url", "duration": 3},
     ])  # fmt: skip
     target = tmp_path / "elsewhere" / "videos"
-    env = _environment(tmp_path / "home", emulator, PREFECT_API_URL=prefect_server)
-    done = _cli("run", str(manifest), "--output", target.as_uri(), "--report", "r.json",
+    env = cli_environment(tmp_path / "home", api=emulator, api_url=prefect_server, poll=FAST_POLL)
+    done = run_cli("run", str(manifest), "--output", target.as_uri(), "--report", "r.json",
                 env=env, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert [p.name for p in target.iterdir()] == ["far.mp4"]
     assert not (tmp_path / "file:").exists()
     assert _report(tmp_path / "r.json")["far"]["output"] == str(target / "far.mp4")
 
-    _manifest(manifest, [
+    write_csv(manifest, [
         {"id": "big", "video": "https://cdn.test/b.mp4", "prompt": "too big", "duration": 3},
     ])  # fmt: skip
-    done = _cli("run", str(manifest), "--output", str(tmp_path / "small"), "--report", "r.json",
+    done = run_cli("run", str(manifest), "--output", str(tmp_path / "small"), "--report", "r.json",
                 env={**env, "GROK_VIDEO_MAX_DOWNLOAD_BYTES": "1000"}, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     item = _report(tmp_path / "r.json")["big"]
@@ -406,10 +377,9 @@ def test_run_writes_to_file_urls_and_obeys_the_download_limit(tmp_path, emulator
 
 @pytest.mark.slow
 def test_demo_runs_the_bundled_examples(tmp_path):
-    env = _environment(tmp_path / "prefect-home")
-    del env["GROK_VIDEO_POLL_FIRST"]  # the demo as a user sees it
+    env = cli_environment(tmp_path / "prefect-home")  # default polls: the demo as a user sees it
     output = tmp_path / "demo"
-    done = _cli("demo", "--output", str(output), env=env, cwd=tmp_path)
+    done = run_cli("demo", "--output", str(output), env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     report = json.loads((output / "report.json").read_text())

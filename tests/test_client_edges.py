@@ -31,14 +31,18 @@ from prefect_grok_video.errors import (
 
 BASE = "https://api.test/grok/v1"
 KEY = "sk-canary-7f3e9a1b2c"
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.01, jitter=0)
-FAST_POLL = PollPolicy(first_poll=0, min_interval=0.001, max_interval=0.01)
+#: Mock transports answer at once: instant retries and polls (not `FAST_RETRY`/`FAST_POLL`,
+#: which fit the emulator's 0.2 s jobs); the tests count `INSTANT_RETRY.max_attempts` calls.
+INSTANT_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.001, backoff_max=0.01, jitter=0)
+INSTANT_POLL = PollPolicy(first_poll=0, min_interval=0.001, max_interval=0.01)
 URL_VIDEO = "https://cdn.test/in.mp4"
 
 
 @pytest.fixture
 async def client():
-    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=FAST_RETRY, poll=FAST_POLL) as client:
+    async with AsyncGrokVideoClient(
+        KEY, base_url=BASE, retry=INSTANT_RETRY, poll=INSTANT_POLL
+    ) as client:
         yield client
 
 
@@ -124,7 +128,7 @@ async def test_429_retry_after_is_honoured_as_a_minimum_wait(api):
             httpx.Response(200, json={"request_id": "req_2"}),
         ]
     )
-    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=FAST_RETRY) as client:
+    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=INSTANT_RETRY) as client:
         loop = __import__("asyncio").get_running_loop()
         start = loop.time()
         await submit(client)
@@ -135,7 +139,7 @@ async def test_rate_limit_error_carries_retry_after_when_attempts_run_out(client
     route = api.post("/videos/extensions").respond(429, headers={"Retry-After": "0.01"})
     with pytest.raises(RateLimitError) as caught:
         await submit(client)
-    assert route.call_count == FAST_RETRY.max_attempts
+    assert route.call_count == INSTANT_RETRY.max_attempts
     assert caught.value.retry_after == pytest.approx(0.01)
     assert caught.value.retryable
 
@@ -162,7 +166,7 @@ async def test_5xx_on_submit_gives_up_as_a_retryable_service_error(client, api):
     route = api.post("/videos/extensions").respond(503, json={"error": "overloaded"})
     with pytest.raises(ServiceError) as caught:
         await submit(client)
-    assert route.call_count == FAST_RETRY.max_attempts
+    assert route.call_count == INSTANT_RETRY.max_attempts
     assert caught.value.retryable
 
 
@@ -474,7 +478,7 @@ async def test_no_error_or_log_line_ever_shows_the_key(api, caplog):
     )
     errors: list[GrokVideoError] = []
     retry = RetryPolicy(max_attempts=5, backoff_initial=0.001, jitter=0)
-    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=retry, poll=FAST_POLL) as client:
+    async with AsyncGrokVideoClient(KEY, base_url=BASE, retry=retry, poll=INSTANT_POLL) as client:
         for call in (submit(client), client.wait_for_video("req_1")):
             with pytest.raises(GrokVideoError) as caught:
                 await call
@@ -494,7 +498,7 @@ def test_sync_client_has_the_same_methods_and_works(api, tmp_path):
         200, json={"status": "done", "video": {"url": "https://videos.test/9.mp4"}}
     )
     api.get("https://videos.test/9.mp4").respond(200, content=b"m" * 10)
-    with GrokVideoClient(KEY, base_url=BASE, poll=FAST_POLL) as client:
+    with GrokVideoClient(KEY, base_url=BASE, poll=INSTANT_POLL) as client:
         assert KEY not in repr(client)
         request_id = client.submit_extension(video=URL_VIDEO, prompt="go")
         job = client.wait_for_video(request_id, timeout=5)

@@ -4,7 +4,6 @@ path, outcomes, rate limits and faults, counted on the emulator's side."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 import re
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import av
 import pytest
+from fixtures_emulator import FAST_POLL, FAST_RETRY
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video import AsyncGrokVideoClient, GrokVideoClient, PollPolicy, RetryPolicy
 from prefect_grok_video.errors import (
@@ -28,17 +29,10 @@ from prefect_grok_video.errors import (
 )
 from prefect_grok_video.mp4 import preflight
 
-FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
-FAST_RETRY = RetryPolicy(max_attempts=6, backoff_initial=0.01, backoff_max=0.05, jitter=0)
-
 
 def _client(emulator, **options) -> AsyncGrokVideoClient:
     options = {"poll": FAST_POLL, "retry": FAST_RETRY, **options}
     return AsyncGrokVideoClient(emulator.api_key, base_url=emulator.base_url, **options)
-
-
-def _sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
@@ -51,7 +45,7 @@ async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
         result = await client.download(job.video.url, tmp_path / "out" / "a.mp4")
 
     # the emulator received exactly the file's bytes, once
-    assert emulator.state.accepted_by_input == {_sha256(h264_clip): 1}
+    assert emulator.state.accepted_by_input == {sha256_key(h264_clip): 1}
     # the result is a real, playable MP4 of input + requested seconds
     with open(result.path, "rb") as f:
         info = preflight(f)
@@ -65,17 +59,16 @@ async def test_submit_wait_download_a_local_file(emulator, h264_clip, tmp_path):
 
 
 def test_sync_client_with_a_data_url_and_a_url(emulator, h265_clip, tmp_path):
-    data_url = "data:video/mp4;base64," + base64.b64encode(h265_clip.read_bytes()).decode()
     with GrokVideoClient(
         emulator.api_key, base_url=emulator.base_url, poll=FAST_POLL, retry=FAST_RETRY
     ) as client:
-        first = client.submit_extension(video=data_url, prompt="waves roll in")
+        first = client.submit_extension(video=data_url(h265_clip), prompt="waves roll in")
         second = client.submit_extension(video="https://cdn.test/in.mp4", prompt="and out")
         for request_id in (first, second):
             job = client.wait_for_video(request_id, timeout=10)
             client.download(job.raise_for_status().video.url, tmp_path / f"{request_id}.mp4")
     assert emulator.state.accepted_by_input == {
-        _sha256(h265_clip): 1,
+        sha256_key(h265_clip): 1,
         "https://cdn.test/in.mp4": 1,
     }
     assert len(list(tmp_path.glob("*.mp4"))) == 2

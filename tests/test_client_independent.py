@@ -16,15 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures_emulator import FAST_POLL, FAST_RETRY
 from independent_api import IndependentAPI, make_h264_mp4
 
-from prefect_grok_video import (
-    AsyncGrokVideoClient,
-    GrokVideoClient,
-    PollPolicy,
-    RetryPolicy,
-    VideoJob,
-)
+from prefect_grok_video import AsyncGrokVideoClient, GrokVideoClient, RetryPolicy, VideoJob
 from prefect_grok_video.errors import (
     APIConnectionError,
     AuthenticationError,
@@ -36,11 +31,6 @@ from prefect_grok_video.errors import (
     UnknownModelError,
 )
 
-FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.05, max_interval=0.2)
-#: Tiny backoffs: a client that ignored `Retry-After` would spend its attempts in ~0.1 s.
-FAST_RETRY = RetryPolicy(
-    max_attempts=4, backoff_initial=0.01, backoff_max=0.05, jitter=0, max_retry_after=5
-)
 URL_VIDEO = "https://media.example.org/clips/in.mp4?token=abc"
 WRONG_KEY = "sk-indep-wrong-canary-5c1d9e"
 

@@ -6,28 +6,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from fixtures_cli import cli_command, cli_environment, run_cli
 from fixtures_prefect import forget_submit_limit
+
+from prefect_grok_video.policies import PollPolicy
 
 pytestmark = pytest.mark.slow
 
-
-def _environment(home: Path, emulator, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_API_URL=api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        GROK_VIDEO_API_KEY=emulator.api_key,
-        GROK_VIDEO_BASE_URL=emulator.base_url,
-        GROK_VIDEO_POLL_FIRST="0.2",
-        GROK_VIDEO_POLL_MIN_INTERVAL="0.1",
-    )
-    return env
+#: Polls of this file's 1 s jobs.
+POLL = PollPolicy(first_poll=0.2, min_interval=0.1)
 
 
 def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
@@ -40,13 +30,12 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
         "id,video,prompt\n"
         + "".join(f"r{i},https://cdn.test/{i}.mp4,scene {i}\n" for i in range(rows))
     )
-    env = _environment(tmp_path / "home", emulator, prefect_server)
-    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
-               "--output", str(tmp_path / "out"), "--submit-rate", "2", "--no-progress",
-               "--report", str(tmp_path / "report.json")]  # fmt: skip
+    env = cli_environment(tmp_path / "home", api=emulator, api_url=prefect_server, poll=POLL)
+    args = ["run", str(manifest), "--output", str(tmp_path / "out"), "--submit-rate", "2",
+            "--no-progress", "--report", str(tmp_path / "report.json")]  # fmt: skip
 
     # Its own process group, so the kill takes all it started, as losing the machine would.
-    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+    victim = subprocess.Popen(cli_command(*args), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while emulator.state.accepted < 4 and time.monotonic() < deadline:
@@ -59,8 +48,7 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
     paid_before = emulator.state.accepted
     assert 4 <= paid_before < rows, "the kill should land mid-run"
 
-    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
+    done = run_cli(*args, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
     report = json.loads((tmp_path / "report.json").read_text())

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures_cli import cli_environment
+from fixtures_emulator import poll_env
 
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
+from prefect_grok_video.policies import PollPolicy
 
 REPO = Path(__file__).parents[1]
 ROWS, CHUNK, RATE = 40, 10, 5.0
@@ -55,12 +58,9 @@ class Cluster:
         self.server = server
         self.processes: list[subprocess.Popen] = []
         self.api_url = server.api_url if server else f"http://127.0.0.1:{_free_port()}/api"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}  # fmt: skip
-        self.env.update(
-            PREFECT_HOME=str(root / "prefect-home"),
-            PREFECT_API_URL=self.api_url,
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        self.env = cli_environment(
+            root / "prefect-home",
+            api_url=self.api_url,
             # one result storage for every process: where cached request_ids and chunk reports
             # live (on several machines, a shared bucket: see the README)
             PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(root / "shared-results"),
@@ -176,7 +176,8 @@ def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None
     home.mkdir()
     cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name", name,
                   cwd=home, GROK_VIDEO_API_KEY=emulator.api_key,
-                  GROK_VIDEO_BASE_URL=emulator.base_url, GROK_VIDEO_POLL_FIRST="0.5")  # fmt: skip
+                  GROK_VIDEO_BASE_URL=emulator.base_url,
+                  **poll_env(PollPolicy(first_poll=0.5)))  # fmt: skip
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import asyncio
 import os
 import time
 
-from prefect_grok_video import AsyncGrokVideoClient, PollPolicy, RetryPolicy
+from fixtures_emulator import FAST_POLL, FAST_RETRY
 
-FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, jitter=0)
+from prefect_grok_video import AsyncGrokVideoClient
+
 #: More than the API's pool of 100 connections.
 DOWNLOADS = 150
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import io
 import itertools
 import json
@@ -13,7 +11,6 @@ import re
 import signal
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +19,8 @@ from typing import Any
 import av
 import httpx
 import pytest
-from fixtures_media import jpeg, png
+from fixtures_cli import cli_command
+from fixtures_media import data_url, jpeg, png, sha256_key
 
 from prefect_grok_video.cli import _emulator_config, build_parser, main
 from prefect_grok_video.emulator import (
@@ -68,10 +66,6 @@ def clip(seconds: float = 3.0) -> bytes:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return buffer.getvalue()
-
-
-def data_url(data: bytes, media_type: str = "video/mp4") -> str:
-    return f"data:{media_type};base64," + base64.b64encode(data).decode()
 
 
 def decode(data: bytes) -> tuple[float, int]:
@@ -651,7 +645,7 @@ def test_stills_are_told_apart_by_content(shared: EmulatorServer, client: httpx.
     answers = [wait(client, request_id) for request_id in (by_png, by_jpeg)]
     assert [a["status"] for a in answers] == ["done", "done"], answers
     keys = [shared.state.get_job(request_id).input_key for request_id in (by_png, by_jpeg)]
-    assert keys == ["sha256:" + hashlib.sha256(d).hexdigest() for d in (still_png, still_jpeg)]
+    assert keys == [sha256_key(d) for d in (still_png, still_jpeg)]
     assert "base64" not in json.dumps(shared.state.stats())
 
 
@@ -962,7 +956,7 @@ def test_counters_per_input_polls_and_downloads(emulator_factory: Factory) -> No
         httpx.get(url)
         httpx.get(url)
         stats = client.get("/_emulator/stats").json()
-    key = "sha256:" + hashlib.sha256(video).hexdigest()
+    key = sha256_key(video)
     state = server.state
     assert state.accepted == 3
     assert state.accepted_by_input == {key: 2, URL: 1}
@@ -1086,8 +1080,8 @@ def test_cli_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_serves_in_a_subprocess() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect_grok_video.cli", "emulator", "--port", "0",
-         "--latency", "0", "--api-key", "cli-key", "--no-rate-limit"],
+        cli_command("emulator", "--port", "0", "--latency", "0", "--api-key", "cli-key",
+                    "--no-rate-limit"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

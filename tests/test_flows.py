@@ -11,6 +11,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from fixtures_emulator import credentials_for
 from fixtures_prefect import drain_prefect_workers, report_of
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -23,7 +24,6 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 
-from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_video, extend_videos
 from prefect_grok_video.report import RunReport
@@ -41,10 +41,6 @@ def fast_polls(monkeypatch):
 @pytest.fixture(autouse=True)
 def fresh_rate_limit(prefect_server):
     """Each test creates the shared submit limit afresh, at its own rate."""
-
-
-def credentials_for(emulator) -> GrokVideoCredentials:
-    return GrokVideoCredentials(api_key=emulator.api_key, base_url=emulator.base_url)
 
 
 def write_manifest(folder: Path, rows: list[dict], name: str = "manifest.csv") -> Path:

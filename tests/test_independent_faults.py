@@ -11,21 +11,23 @@ finishes the manifest; `invariants.check_run` and the checks below judge the out
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_cli import cli_command, cli_environment
+from fixtures_media import sha256_key
 from fixtures_prefect import forget_submit_limit
 from independent_api import IndependentAPI
 from invariants import check_run
+
+from prefect_grok_video.policies import PollPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +54,8 @@ FAULTS: dict[str, Any] = {
 #: A kill may cost one extra payment only for a job accepted this shortly before it (the
 #: client had not yet persisted the request_id).
 KILL_WINDOW = 1.0
+#: Polls of the API's 1.5 s jobs.
+POLL = PollPolicy(first_poll=0.3, min_interval=0.2)
 
 
 def _manifest(folder: Path, clips: dict[int, Path]) -> tuple[Path, dict[str, str]]:
@@ -61,7 +65,7 @@ def _manifest(folder: Path, clips: dict[int, Path]) -> tuple[Path, dict[str, str
         row_id = f"r{number:02d}"
         if number in clips:
             video = str(clips[number])
-            input_of[row_id] = "sha256:" + hashlib.sha256(clips[number].read_bytes()).hexdigest()
+            input_of[row_id] = sha256_key(clips[number])
         else:
             video = f"https://media.example.org/indep/clip-{number:02d}.mp4"
             input_of[row_id] = video
@@ -70,20 +74,6 @@ def _manifest(folder: Path, clips: dict[int, Path]) -> tuple[Path, dict[str, str
     path = folder / "manifest.csv"
     path.write_text("\n".join(lines) + "\n")
     return path, input_of
-
-
-def _environment(home: Path, api: IndependentAPI, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_API_URL=api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        GROK_VIDEO_API_KEY=api.api_key,
-        GROK_VIDEO_BASE_URL=api.base_url,
-        GROK_VIDEO_POLL_FIRST="0.3",
-        GROK_VIDEO_POLL_MIN_INTERVAL="0.2",
-    )
-    return env
 
 
 def _tail(log: Path, lines: int = 40) -> str:
@@ -129,12 +119,13 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
     clips = {number: mp4_factory(seconds=seconds) for number, seconds in CLIP_ROWS.items()}
     manifest, input_of = _manifest(tmp_path, clips)
     output, report_path = tmp_path / "out", tmp_path / "report.json"
-    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
-               "--output", str(output), "--submit-rate", str(SUBMIT_RATE), "--no-progress",
-               "--report", str(report_path)]  # fmt: skip
+    command = cli_command(
+        "run", str(manifest), "--output", str(output), "--submit-rate", str(SUBMIT_RATE),
+        "--no-progress", "--report", str(report_path),
+    )  # fmt: skip
 
     with IndependentAPI(latency=LATENCY, rate_capacity=1000, **FAULTS) as api:
-        env = _environment(tmp_path / "home", api, prefect_server)
+        env = cli_environment(tmp_path / "home", api=api, api_url=prefect_server, poll=POLL)
 
         def start(number: int) -> tuple[subprocess.Popen, Path]:
             log = tmp_path / f"run{number}.log"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 
 import fsspec
 import pytest
+from fixtures_media import data_url, sha256_key
 
 from prefect_grok_video.errors import InputError, PreflightError
 from prefect_grok_video.inputs import (
@@ -21,10 +20,6 @@ from prefect_grok_video.inputs import (
 async def _body(video_input, fields=None) -> tuple[int, bytes]:
     length, stream = video_input.encode_body(fields or {"model": "m", "prompt": "p"})
     return length, b"".join([chunk async for chunk in stream])
-
-
-def _data_url(data: bytes, media_type: str = "video/mp4") -> str:
-    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 @pytest.mark.parametrize("url", ["https://cdn.example.com/a.mp4", "HTTP://x.test/b"])
@@ -51,7 +46,7 @@ def test_local_file_is_streamed_as_a_data_url_of_exact_length(h264_clip):
         assert length == len(body)
         sent = json.loads(body)
         assert sent["prompt"] == "ünïcode ✓"
-        assert sent["video"] == _data_url(h264_clip.read_bytes())
+        assert sent["video"] == data_url(h264_clip)
 
     import asyncio
 
@@ -66,7 +61,7 @@ async def test_body_for_every_size_modulo_three(tmp_path):
         path.write_bytes(data)
         length, body = await _body(resolve_video(str(path)))
         assert length == len(body)
-        assert json.loads(body)["video"] == _data_url(data)
+        assert json.loads(body)["video"] == data_url(data)
 
 
 async def test_file_that_changes_while_sent_stops_the_request(tmp_path):
@@ -87,10 +82,10 @@ def test_relative_paths_resolve_against_the_base_folder(h264_clip):
 def test_fingerprint_is_the_content_not_the_path(h264_clip, tmp_path):
     copy = tmp_path / "renamed.mp4"
     copy.write_bytes(h264_clip.read_bytes())
-    expected = "sha256:" + hashlib.sha256(h264_clip.read_bytes()).hexdigest()
+    expected = sha256_key(h264_clip)
     assert resolve_video(str(h264_clip)).fingerprint() == expected
     assert resolve_video(str(copy)).fingerprint() == expected
-    assert resolve_video(_data_url(h264_clip.read_bytes())).fingerprint() == expected
+    assert resolve_video(data_url(h264_clip)).fingerprint() == expected
 
 
 def test_fsspec_memory_urls_are_read(h264_clip):
@@ -104,10 +99,10 @@ def test_fsspec_memory_urls_are_read(h264_clip):
 
 
 def test_data_url_is_preflighted_and_described_without_its_body(h264_clip):
-    data_url = _data_url(h264_clip.read_bytes())
-    resolved = resolve_video(data_url)
+    inline = data_url(h264_clip)
+    resolved = resolve_video(inline)
     assert resolved.preflight().codec == "avc1"
-    assert resolved.wire_value() == data_url
+    assert resolved.wire_value() == inline
     description = resolved.describe()
     assert "base64" not in description and len(description) < 60
     assert "KB" in description or "B inline" in description
@@ -146,7 +141,7 @@ def test_size_limits_apply_before_reading(h264_clip):
     with pytest.raises(InputError, match="upload limit"):
         resolve_video(str(h264_clip), max_bytes=100)
     with pytest.raises(InputError, match="upload limit"):
-        resolve_video(_data_url(h264_clip.read_bytes()), max_bytes=100)
+        resolve_video(data_url(h264_clip), max_bytes=100)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +152,7 @@ def test_size_limits_apply_before_reading(h264_clip):
 )  # fmt: skip
 def test_preflight_refuses_files_and_data_urls_alike(request, clip, rule):
     path = request.getfixturevalue(clip)
-    for value in (str(path), _data_url(path.read_bytes())):
+    for value in (str(path), data_url(path)):
         with pytest.raises(PreflightError) as caught:
             resolve_video(value).preflight()
         assert caught.value.rule == rule

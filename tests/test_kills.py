@@ -8,29 +8,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from fixtures_cli import cli_command, cli_environment, run_cli
 from fixtures_prefect import forget_submit_limit
 from invariants import check_run
 from test_reliability import manifest_rows
 
+from prefect_grok_video.policies import PollPolicy
 
-def _cli_env(tmp_path: Path, emulator, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "home"),
-        PREFECT_API_URL=api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        GROK_VIDEO_API_KEY=emulator.api_key,
-        GROK_VIDEO_BASE_URL=emulator.base_url,
-        GROK_VIDEO_POLL_FIRST="0.5",
-        GROK_VIDEO_POLL_MIN_INTERVAL="0.3",
-        GROK_VIDEO_POLL_MAX_INTERVAL="1",
-    )
-    return env
+#: Polls of this file's 6 s jobs, slower than `FAST_POLL` on purpose: each stage of a run
+#: (submitting, waiting, downloading) lasts long enough for a kill to land in it.
+POLL = PollPolicy(first_poll=0.5, min_interval=0.3, max_interval=1)
 
 
 def _until(condition, timeout: float = 120) -> None:
@@ -55,10 +45,9 @@ def test_five_sigkills_at_every_stage_then_a_rerun(
     manifest.write_text(json.dumps(rows))
     output = tmp_path / "videos"
     report_file = tmp_path / "report.json"
-    command = [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest),
-               "--output", str(output), "--submit-rate", "3", "--no-progress",
-               "--report", str(report_file)]  # fmt: skip
-    env = _cli_env(tmp_path, emulator, prefect_server)
+    args = ["run", str(manifest), "--output", str(output), "--submit-rate", "3", "--no-progress",
+            "--report", str(report_file)]  # fmt: skip
+    env = cli_environment(tmp_path / "home", api=emulator, api_url=prefect_server, poll=POLL)
     state = emulator.state
     polls = lambda: sum(state.polls.values())  # noqa: E731
     downloads = lambda: sum(state.downloads.values())  # noqa: E731
@@ -73,8 +62,9 @@ def test_five_sigkills_at_every_stage_then_a_rerun(
     seen = []
     for stage, reached in kill_points:
         base = {"accepted": state.accepted, "polls": polls(), "downloads": downloads()}
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(cli_command(*args), env=env, cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)  # fmt: skip
         _until(lambda r=reached, b=base, p=process: r(b) or p.poll() is not None)
         assert process.poll() is None, f"the run ended before the kill point {stage!r}"
         time.sleep(0.1)  # between two submissions (they are a third of a second apart)
@@ -83,7 +73,7 @@ def test_five_sigkills_at_every_stage_then_a_rerun(
         forget_submit_limit(prefect_server)
         partials = [p.name for p in output.glob(".*.part")] if output.exists() else []
         seen.append((stage, state.accepted, polls(), downloads(), len(partials)))
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    done = run_cli(*args, env=env, cwd=tmp_path)
     assert done.returncode in (0, 1), done.stdout + done.stderr
     report = json.loads(report_file.read_text())
     figures = check_run(report, state.submissions, output, input_of=input_of, kills=5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import io
 import json
 import re
@@ -17,7 +16,7 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
-from fixtures_media import png
+from fixtures_media import data_url, png, sha256_key
 
 from prefect_grok_video.errors import GrokVideoError, ManifestError
 from prefect_grok_video.inputs import MAX_PROMPT_CHARS
@@ -57,14 +56,6 @@ def root(tmp_path_factory, h264_clip, mp4_factory, short_clip, long_clip, mpeg4_
     }.items():
         shutil.copyfile(path, clips / name)
     return folder
-
-
-def _sha(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _data_url(data: bytes, media_type: str = "video/mp4") -> str:
-    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def _write(folder: Path, suffix: str, content: str | bytes) -> Path:
@@ -130,7 +121,7 @@ def test_every_format_reads_the_same_rows(fmt, root, monkeypatch):
     monkeypatch.chdir(root)  # inline rows resolve against the current folder
     source = WRITERS[fmt](root)
     manifest = load_manifest(source)
-    a, b = _sha(root / "clips" / "a.mp4"), _sha(root / "clips" / "b.mp4")
+    a, b = sha256_key(root / "clips" / "a.mp4"), sha256_key(root / "clips" / "b.mp4")
     assert [
         (r.row, r.id, r.source, r.prompt, r.duration, r.model, r.fingerprint, r.output_name)
         for r in manifest.rows
@@ -159,7 +150,7 @@ def test_relative_paths_resolve_against_the_manifest_folder_not_the_current_one(
     shutil.copyfile(root / "clips" / "b.mp4", nested / "clips" / "a.mp4")  # same name, other clip
     monkeypatch.chdir(tmp_path)
     manifest = load_manifest(_write(nested, ".json", json.dumps(ROWS[:1])))
-    assert manifest.rows[0].fingerprint == _sha(root / "clips" / "b.mp4")
+    assert manifest.rows[0].fingerprint == sha256_key(root / "clips" / "b.mp4")
     assert manifest.rows[0].video.location == str(nested / "clips" / "a.mp4")
 
 
@@ -172,7 +163,7 @@ _MISSING = object()
 
 
 def _long_data_url(root: Path) -> str:
-    return _data_url((root / "clips" / "long.mp4").read_bytes())
+    return data_url(root / "clips" / "long.mp4")
 
 
 def _limit_between(root: Path) -> dict[str, Any]:
@@ -378,16 +369,17 @@ def test_csv_cells_are_stripped_and_empty_cells_mean_not_given(root):
 
 def test_csv_cells_larger_than_the_csv_modules_default_limit_are_read(root, mp4_factory):
     clip = mp4_factory(noise=True)  # compresses badly: a data URL well over 128 KiB
-    data_url = _data_url(clip.read_bytes())
-    assert len(data_url) > 131072
-    text = f'video,prompt\n"{data_url}",go on\n'
+    inline = data_url(clip)
+    assert len(inline) > 131072
+    text = f'video,prompt\n"{inline}",go on\n'
     (row,) = load_manifest(_write(root, ".csv", text)).rows
-    assert isinstance(row, ValidRow) and row.fingerprint == _sha(clip)
+    assert isinstance(row, ValidRow) and row.fingerprint == sha256_key(clip)
 
 
 def test_an_unquoted_data_url_in_a_csv_is_an_invalid_row_that_does_not_show_it(root):
-    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
-    text = f"id,video,prompt\nx,data:video/mp4;base64,{body},go on\n"
+    inline = data_url(root / "clips" / "a.mp4")
+    body = inline.partition(",")[2]
+    text = f"id,video,prompt\nx,{inline},go on\n"
     manifest = load_manifest(_write(root, ".csv", text))
     (row,) = manifest.invalid
     assert row.problems[0] == RowProblem(
@@ -484,8 +476,8 @@ def test_empty_csv_header_cells_are_still_ignored(root):
 
 
 def test_an_unknown_key_is_named_safely(root):
-    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
-    data_key = f"data:video/mp4;base64,{body}"
+    data_key = data_url(root / "clips" / "a.mp4")
+    body = data_key.partition(",")[2]
     row = {"id": "k", "video": URL.format("k"), "prompt": "p", data_key: 1, "a\x00b": 2,
            "k" * 300: 3}  # fmt: skip
     (invalid,) = load_manifest([row]).rows
@@ -567,15 +559,14 @@ def test_accepted_values(root, changes, attribute, expected):
 def test_absolute_paths_file_urls_and_data_urls_are_accepted(root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     clip = root / "clips" / "a.mp4"
-    data_url = _data_url(clip.read_bytes())
     rows = [
         {"video": str(clip), "prompt": "p"},
         {"video": clip.as_uri(), "prompt": "p"},
-        {"video": data_url, "prompt": "p"},
+        {"video": data_url(clip), "prompt": "p"},
     ]
     manifest = load_manifest(rows)
     assert all(isinstance(r, ValidRow) for r in manifest.rows)
-    assert {r.fingerprint for r in manifest.rows} == {_sha(clip)}
+    assert {r.fingerprint for r in manifest.rows} == {sha256_key(clip)}
     assert manifest.rows[2].source == f"data:video/mp4 ({clip.stat().st_size / 1000:.1f} KB inline)"
 
 
@@ -586,7 +577,7 @@ def test_the_same_content_at_two_paths_has_one_fingerprint(root):
         {"video": "clips/b.mp4", "prompt": "p"},
     ]
     a, copy, b = load_manifest(_write(root, ".yaml", yaml.safe_dump(rows))).rows
-    assert a.fingerprint == copy.fingerprint == _sha(root / "clips" / "a.mp4")
+    assert a.fingerprint == copy.fingerprint == sha256_key(root / "clips" / "a.mp4")
     assert b.fingerprint != a.fingerprint
     assert (a.source, copy.source) == ("clips/a.mp4", "clips/a-copy.mp4")
 
@@ -640,12 +631,12 @@ def test_no_data_url_body_reaches_any_source_message_or_repr(root):
     clip = (root / "clips" / "a.mp4").read_bytes()
     body = base64.b64encode(clip).decode()
     rows = [
-        {"id": "ok", "video": _data_url(clip), "prompt": "p"},
-        {"id": "bad-duration", "video": _data_url(clip), "prompt": "p", "duration": 0},
-        {"id": "not-video", "video": _data_url(clip, "text/plain"), "prompt": "p"},
-        {"id": "big", "video": _data_url(clip + clip), "prompt": "p"},
-        {"id": _data_url(clip), "video": "clips/a.mp4", "prompt": "p"},
-        {"id": "vp9", "video": _data_url((root / "clips" / "vp9.mp4").read_bytes()), "prompt": "p"},
+        {"id": "ok", "video": data_url(clip), "prompt": "p"},
+        {"id": "bad-duration", "video": data_url(clip), "prompt": "p", "duration": 0},
+        {"id": "not-video", "video": data_url(clip, "text/plain"), "prompt": "p"},
+        {"id": "big", "video": data_url(clip + clip), "prompt": "p"},
+        {"id": data_url(clip), "video": "clips/a.mp4", "prompt": "p"},
+        {"id": "vp9", "video": data_url(root / "clips" / "vp9.mp4"), "prompt": "p"},
     ]
     manifest = load_manifest(rows, max_upload_bytes=len(clip) + 1)
     assert [type(r).__name__ for r in manifest.rows] == ["ValidRow"] + ["InvalidRow"] * 5
@@ -657,7 +648,7 @@ def test_no_data_url_body_reaches_any_source_message_or_repr(root):
     assert manifest.rows[0].source.startswith("data:video/mp4 (")
     assert re.fullmatch(r"data:… \(\d+ chars\)", manifest.rows[2].source)
     assert re.fullmatch(r"data:… \(\d+ chars\)", manifest.rows[4].id)
-    assert manifest.rows[0].video.source == _data_url(clip)  # what is sent stays whole
+    assert manifest.rows[0].video.source == data_url(clip)  # what is sent stays whole
 
 
 def test_row_order_survives_the_thread_pool(root):
@@ -681,7 +672,7 @@ def test_preflight_false_skips_only_the_mp4_checks(root):
     unchecked = load_manifest(rows, preflight=False)
     assert [type(r) for r in checked.rows] == [InvalidRow, InvalidRow]
     assert [type(r) for r in unchecked.rows] == [ValidRow, InvalidRow]
-    assert unchecked.rows[0].fingerprint == _sha(root / "clips" / "vp9.mp4")
+    assert unchecked.rows[0].fingerprint == sha256_key(root / "clips" / "vp9.mp4")
 
 
 @pytest.mark.parametrize(
@@ -783,8 +774,9 @@ def test_an_unreadable_manifest_raises_manifest_error(root, make, pattern):
 
 
 def test_a_yaml_error_message_does_not_quote_the_file(root):
-    body = base64.b64encode((root / "clips" / "a.mp4").read_bytes()).decode()
-    path = _write(root, ".yaml", f"- video: data:video/mp4;base64,{body}\n  prompt: [x\n- y\n")
+    inline = data_url(root / "clips" / "a.mp4")
+    body = inline.partition(",")[2]
+    path = _write(root, ".yaml", f"- video: {inline}\n  prompt: [x\n- y\n")
     with pytest.raises(ManifestError) as caught:
         load_manifest(path)
     assert body[:20] not in str(caught.value)
@@ -897,7 +889,7 @@ def test_each_action_takes_its_own_fields_with_its_defaults(root, monkeypatch):
     assert generate.output_seconds == 8 and generate.source == ""
     assert (image_to_video.duration, image_to_video.resolution) == (12, "720p")
     assert image_to_video.image is not None and image_to_video.image_source == "still.png"
-    assert image_to_video.image_fingerprint == _sha(root / "still.png")
+    assert image_to_video.image_fingerprint == sha256_key(root / "still.png")
     assert (edit.duration, edit.input_seconds, edit.output_seconds) == (None, 3.0, 3.0)
     assert (extend.action, extend.duration, extend.output_seconds) == ("extend", 6, 10.0)
     # the same prompt and fields as another action is another job

@@ -4,15 +4,16 @@ the report agrees with the service)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
+from fixtures_emulator import credentials_for, set_polls
+from fixtures_media import sha256_key
 from invariants import check_run
 
-from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import RunFailedError
 from prefect_grok_video.flows import extend_videos, run_listener
+from prefect_grok_video.policies import PollPolicy
 from prefect_grok_video.report import RunReport
 
 #: What each scenario injects (emulator knobs); the seeds make every run the same.
@@ -35,13 +36,14 @@ SCENARIOS = {
     },
 }  # fmt: skip
 ROWS = 20
+#: The scenarios' own polls, not `FAST_POLL`: the seeded faults fall on particular requests,
+#: so other polls would change what each scenario's runs meet.
+POLL = PollPolicy(first_poll=0.1, min_interval=0.1, max_interval=0.5)
 
 
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch):
-    monkeypatch.setenv("GROK_VIDEO_POLL_FIRST", "0.1")
-    monkeypatch.setenv("GROK_VIDEO_POLL_MIN_INTERVAL", "0.1")
-    monkeypatch.setenv("GROK_VIDEO_POLL_MAX_INTERVAL", "0.5")
+    set_polls(monkeypatch, POLL)
 
 
 def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
@@ -57,14 +59,12 @@ def manifest_rows(clip: Path) -> tuple[list[dict], dict[str, str]]:
          "prompt": "x #fail-first=internal_error"},
     ]  # fmt: skip
     input_of = {row["id"]: row["video"] for row in rows}
-    input_of["local"] = "sha256:" + hashlib.sha256(clip.read_bytes()).hexdigest()
+    input_of["local"] = sha256_key(clip)
     return rows, input_of
 
 
 async def run_flow(rows, emulator, output: Path, **options) -> RunReport:
-    credentials = GrokVideoCredentials(
-        api_key=emulator.api_key, base_url=emulator.base_url, read_timeout=0.5
-    )
+    credentials = credentials_for(emulator, POLL, read_timeout=0.5)
     try:
         return await extend_videos(rows, output=str(output), credentials=credentials,
                                    submit_rate=20.0, **options)  # fmt: skip
@@ -148,8 +148,7 @@ async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
     try:
         state = await extend_videos.with_options(retries=1, retry_delay_seconds=0)(
             rows, output=str(output),
-            credentials=GrokVideoCredentials(api_key=emulator.api_key,
-                                             base_url=emulator.base_url),
+            credentials=credentials_for(emulator, POLL),
             submit_rate=10.0, return_state=True,
         )  # fmt: skip
     finally:

@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import csv
 import inspect
 import itertools
 import json
 import logging
-import os
 import secrets
 import subprocess
-import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +36,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fixtures_media import make_mp4
+from fixtures_cli import cli_command, cli_environment
+from fixtures_emulator import FAST_POLL, credentials_for, set_polls
+from fixtures_media import data_url, make_mp4, write_csv
 from fixtures_prefect import drain_prefect_workers
 from prefect import flow
 
@@ -55,12 +54,6 @@ from prefect_grok_video.sync_client import GrokVideoClient
 
 pytestmark = pytest.mark.slow
 
-#: Every run polls quickly (the emulator's jobs take 0.2 s).
-FAST_POLLS = {
-    "GROK_VIDEO_POLL_FIRST": "0.05",
-    "GROK_VIDEO_POLL_MIN_INTERVAL": "0.05",
-    "GROK_VIDEO_POLL_MAX_INTERVAL": "0.3",
-}
 #: The places scanned; each must be non-empty and hold neither the key nor a data URL body.
 PLACES = (
     "console output",
@@ -129,12 +122,12 @@ class Runs:
 # -- the runs ---------------------------------------------------------------------------------
 
 
-def _rows(tag: str, local: Path, data_url: str) -> list[dict[str, Any]]:
+def _rows(tag: str, local: Path, inline: str) -> list[dict[str, Any]]:
     """The manifest: every outcome, retry and input kind; prompts tagged per run."""
     url = f"https://cdn.test/{tag}-{{}}.mp4"
     return [
         {"id": "local", "video": str(local), "prompt": f"{tag} the fog lifts", "duration": 4},
-        {"id": "inline", "video": data_url, "prompt": f"{tag} the camera pans", "duration": 3},
+        {"id": "inline", "video": inline, "prompt": f"{tag} the camera pans", "duration": 3},
         {"id": "remote", "video": url.format("a"), "prompt": f"{tag} waves roll", "duration": 6},
         {"id": "retried", "video": url.format("b"), "duration": 5,
          "prompt": f"{tag} rain #fail-first=service_unavailable"},
@@ -150,15 +143,6 @@ def _rows(tag: str, local: Path, data_url: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write `rows` as a CSV manifest at `path`."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["id", "video", "prompt", "duration"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def _run_folder(root: Path, name: str) -> tuple[Path, Path]:
     """A run's folder and its output folder, whose parent starts empty."""
     folder = root / name
@@ -171,26 +155,11 @@ def _listing(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-def _cli_environment(home: Path, api_url: str, **extra: str) -> dict[str, str]:
-    """No PREFECT_* or GROK_VIDEO_* from outside; Prefect in `home`, on the session's server."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PREFECT_", "GROK_VIDEO_"))
-    }
-    env.update(
-        PREFECT_HOME=str(home), PREFECT_API_URL=api_url, PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
-    env.update(FAST_POLLS)
-    env.update(extra)
-    return env
-
-
 def _start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     """Start `grok-video ARGS` in a subprocess, its output captured."""
     return subprocess.Popen(
-        [sys.executable, "-m", "prefect_grok_video.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+        cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=cwd,
     )  # fmt: skip
 
 
@@ -317,14 +286,14 @@ async def _prepare(canary: str, base_url: str) -> None:
     async with get_client() as client:
         with contextlib.suppress(ObjectNotFound):
             await client.delete_global_concurrency_limit_by_name(DEFAULT_LIMIT_NAME)
-    block = GrokVideoCredentials(api_key=canary, base_url=base_url)
+    block = credentials_for(api_key=canary, base_url=base_url)
     await block.asave(BLOCK_NAME, overwrite=True)
 
 
 async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -> None:
     """The in-process runs and calls; their reports, exceptions and objects."""
     canary = runs.canary
-    credentials = GrokVideoCredentials(api_key=canary, base_url=base_url)
+    credentials = credentials_for(api_key=canary, base_url=base_url)
     state = await extend_videos(
         str(manifest), output=str(output), credentials=credentials, submit_rate=20.0,
         return_state=True,
@@ -476,7 +445,8 @@ def runs(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     inline = make_mp4(clips / "inline.mp4", seconds=2.5, fps=8, width=48, height=32)
     local = make_mp4(clips / "local.mp4", seconds=3.0, fps=10, width=80, height=48)
     clip = inline.read_bytes()
-    body = base64.b64encode(clip).decode()
+    inline_url = data_url(clip)
+    body = inline_url.partition(",")[2]
     middle = len(body) // 2
     runs = Runs(
         canary=canary,
@@ -484,7 +454,6 @@ def runs(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         clip_slice=clip[len(clip) // 2 : len(clip) // 2 + 60],
         root=root,
     )
-    data_url = f"data:video/mp4;base64,{body}"
     emulator = EmulatorServer(
         EmulatorConfig(
             api_key=canary,
@@ -514,21 +483,22 @@ def runs(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             ("block-run", ["--credentials", BLOCK_NAME], {}),
         ):  # fmt: skip
             folder, output = folders[name]
-            manifest = _write_csv(folder / "manifest.csv", _rows(name, local, data_url))
+            manifest = write_csv(folder / "manifest.csv", _rows(name, local, inline_url))
             before = _listing(output.parent)
             args = ["run", str(manifest), "--output", str(output), "--report",
                     str(folder / "report.json"), "--submit-rate", "20", *extra]  # fmt: skip
-            env = _cli_environment(folder / "home", prefect_harness, **environment)
+            env = cli_environment(
+                folder / "home", api_url=prefect_harness, poll=FAST_POLL, **environment
+            )
             processes[name] = _start_cli(args, env, folder)
             runs.listings[name] = (before, set())
 
         folder, output = folders["in-process"]
         manifest = folder / "manifest.json"
-        manifest.write_text(json.dumps(_rows("in-process", local, data_url)), encoding="utf-8")
+        manifest.write_text(json.dumps(_rows("in-process", local, inline_url)), encoding="utf-8")
         runs.listings["in-process"] = (_listing(output.parent), set())
         with pytest.MonkeyPatch.context() as env:
-            for name, value in FAST_POLLS.items():
-                env.setenv(name, value)
+            set_polls(env)
             env.setenv("GROK_VIDEO_API_KEY", canary)
             env.setenv("GROK_VIDEO_BASE_URL", emulator.base_url)
             asyncio.run(_in_process(runs, manifest, output, emulator.base_url))

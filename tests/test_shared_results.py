@@ -4,32 +4,25 @@ Prefect server) that share it pay once between them; one that does not share it 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fixtures_cli import cli_environment, run_cli
+from fixtures_emulator import FAST_POLL
 
 pytestmark = pytest.mark.slow
 
 
 def _run(manifest: Path, emulator, home: Path, results: Path, output: Path, api: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GROK_VIDEO_"))}
-    env.update(
-        PREFECT_HOME=str(home),  # its own home: another machine
-        PREFECT_API_URL=api,
+    env = cli_environment(
+        home,  # its own home: another machine
+        api=emulator, api_url=api, poll=FAST_POLL,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(results),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        GROK_VIDEO_API_KEY=emulator.api_key,
-        GROK_VIDEO_BASE_URL=emulator.base_url,
-        GROK_VIDEO_POLL_FIRST="0.3",
-    )
+    )  # fmt: skip
     report = output / "report.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect_grok_video.cli", "run", str(manifest), "--output",
-         str(output), "--submit-rate", "20", "--no-progress", "--report", str(report)],
-        env=env, capture_output=True, text=True, timeout=180,
+    done = run_cli(
+        "run", str(manifest), "--output", str(output), "--submit-rate", "20", "--no-progress",
+        "--report", str(report), env=env, cwd=manifest.parent, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(report.read_text())
