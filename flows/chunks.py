@@ -34,6 +34,7 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
+from prefect_grok_video.flows.events import emit_run_event
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
@@ -188,6 +189,7 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
         flow_run_id=parent_id,
     )
     await publish_report(report, artifact_prefix)
+    emit_run_event(report)
     remote = "://" in output
     background = Background(logger)
     for item in items:

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Annotated, Protocol
 
 import anyio
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
@@ -42,13 +42,16 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
+from prefect_grok_video.flows.assets import input_asset_keys, video_asset, video_metadata
 from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunks, run_in_chunks
+from prefect_grok_video.flows.events import emit_row_event, emit_run_event
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
     Submission,
     download_video,
+    materializing_download,
     shared_client,
     wait_for_video,
 )
@@ -158,6 +161,7 @@ class _Run:
         lookahead = math.ceil(options.submit_rate * SUBMIT_LOOKAHEAD)
         self.submit_slots = asyncio.Semaphore(max(8, lookahead))
         self.progress = progress
+        self.flow_run_id = str(flow_run.get_id()) if flow_run.get_id() else None
         self.logger = get_run_logger()
         self.background = Background(self.logger)
         self._jobs: dict[tuple[object, ...], asyncio.Task[_JobOutcome]] = {}
@@ -200,6 +204,7 @@ class _Run:
             if not self._ended[row.row].done():  # told nothing yet: dependents must not wait
                 self._ended[row.row].set_result(_JobOutcome("failed", 0))
         self._items[row.row].set_result(item)
+        emit_row_event(item, self.flow_run_id)
         self.progress.advance()
         if item.status == "succeeded":
             self.logger.info(
@@ -362,20 +367,36 @@ class _Run:
 
     async def _download(self, row: ValidRow, outcome: _JobOutcome) -> DownloadResult:
         """Download the row's video, or trust an earlier download only if the file is intact."""
-        assert outcome.job is not None and outcome.job.video is not None
+        job = outcome.job
+        assert job is not None and job.video is not None
+        destination = self.output.destination(row.output_name)
         arguments = {
-            "url": outcome.job.video.url,
-            "destination": self.output.destination(row.output_name),
+            "url": job.video.url,
+            "destination": destination,
             "credentials": self.credentials,
-            "request_id": outcome.job.request_id,
+            "request_id": job.request_id,
             "row_id": row.id,
+            "asset_metadata": video_metadata(row, job),
         }
-        result = await download_video(**arguments)
+        download = self._materializing(row, destination)
+        result = await download(**arguments)
         if not await anyio.to_thread.run_sync(intact, result):
             self.logger.warning("Row %s: %s is missing or changed; downloading again",
                                 row.id, result.path)  # fmt: skip
-            result = await download_video.with_options(refresh_cache=True)(**arguments)
+            result = await download.with_options(refresh_cache=True)(**arguments)
         return result
+
+    def _materializing(self, row: ValidRow, destination: str) -> Task[..., DownloadResult]:
+        """The download task of a row, materializing its video as an asset whose upstream is
+        its input (or its upstream row's video)."""
+        asset = video_asset(row, destination)
+        if asset is None:
+            return download_video
+        upstream = self._by_id.get(row.upstream or "")
+        upstream_output = (
+            self.output.destination(upstream.output_name) if upstream is not None else None
+        )
+        return materializing_download(asset, input_asset_keys(row, upstream_output))
 
     def _result(self, row: ValidRow, outcome: _JobOutcome) -> ItemResult:
         job, submission = outcome.job, outcome.submission
@@ -447,8 +468,10 @@ async def _extend(
     if listener is not None:
         listener.started(len(checked.rows))
     items = {row.row: _invalid_result(row) for row in checked.invalid}
-    if listener is not None:
-        for item in items.values():
+    run_id = str(flow_run.get_id()) if flow_run.get_id() else None
+    for item in items.values():
+        emit_row_event(item, run_id)
+        if listener is not None:
             listener.finished(item)
     progress = ProgressArtifact(options.artifact_prefix, len(checked.rows))
     await progress.start(f"Rows of {checked.source} that reached their outcome")
@@ -481,9 +504,10 @@ async def _extend(
         items=[items[number] for number in sorted(items)],
         started_at=started,
         finished_at=datetime.now(timezone.utc),
-        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+        flow_run_id=run_id,
     )
     await publish_report(report, options.artifact_prefix)
+    emit_run_event(report)
     logger.info("%s in %.1f s; videos in %s", report.summary_line(), report.elapsed_seconds,
                 report.output)  # fmt: skip
     return report

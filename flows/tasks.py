@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, ParamSpec
 
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
+from prefect.assets import Asset, add_asset_metadata, materialize
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
-from prefect.context import TaskRunContext
+from prefect.context import AssetContext, TaskRunContext
 from prefect.states import State
 from pydantic import BaseModel, Field
 
@@ -314,16 +315,20 @@ def download_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> 
     return "grok-video-download-" + hashlib.sha256(payload.encode()).hexdigest()
 
 
-@task(
-    name="download-video",
-    task_run_name=_run_name("download"),
-    cache_key_fn=download_key,
-    persist_result=True,
-    result_serializer="json",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_if_retryable,
-)
+#: The options of `download_video`, also given to the per-row materializing copies of it.
+_DOWNLOAD_OPTIONS: dict[str, Any] = {
+    "name": "download-video",
+    "task_run_name": _run_name("download"),
+    "cache_key_fn": download_key,
+    "persist_result": True,
+    "result_serializer": "json",
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": _retry_if_retryable,
+}
+
+
+@task(**_DOWNLOAD_OPTIONS)
 async def download_video(
     url: str,
     destination: str,
@@ -331,14 +336,30 @@ async def download_video(
     *,
     request_id: str | None = None,
     row_id: str | None = None,
+    asset_metadata: dict[str, Any] | None = None,
 ) -> DownloadResult:
     """Download a result to `destination` (a path or fsspec URL), atomically; cached per job.
 
     The flows check that a cached download's file is still there, whole, before trusting it.
+    Run as a materializing task (`materializing_download`), the file's asset gets
+    `asset_metadata` and the file's size and sha256.
     """
     async with _client_for(credentials) as client:
         try:
-            return await client.download(url, destination)
+            result = await client.download(url, destination)
         except GrokVideoError as exc:
             exc.row_id, exc.request_id = row_id, request_id
             raise
+    context = AssetContext.get()
+    if context is not None and context.downstream_assets:
+        for asset in context.downstream_assets:
+            add_asset_metadata(
+                asset, {**(asset_metadata or {}), "sha256": result.sha256, "size": result.size}
+            )
+    return result
+
+
+def materializing_download(asset: Asset, upstream: Sequence[str]) -> Task[..., DownloadResult]:
+    """`download_video` as a task that materializes `asset` from the `upstream` assets, for one
+    row: the UI's asset graph then links the video to its input."""
+    return materialize(asset, asset_deps=list(upstream), **_DOWNLOAD_OPTIONS)(download_video.fn)
