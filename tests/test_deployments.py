@@ -156,8 +156,8 @@ def _deploy(cluster: Cluster, **env: str) -> str:
     """Create the process pool and deploy `deployments/prefect.yaml` as the README says."""
     # --overwrite: an earlier test on the shared server may have created the pool
     cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process", "--overwrite")
-    return cluster.run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
-                       "deployments/prefect.yaml", **env)  # fmt: skip
+    return cluster.run("prefect", "--no-prompt", "deploy", "--prefect-file",
+                       "deployments/prefect.yaml", "--name", "extend-videos", **env)  # fmt: skip
 
 
 def _repository_of_head(root: Path) -> str:
@@ -332,7 +332,7 @@ def test_prefect_yaml_describes_the_deployment():
     import yaml
 
     config = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
-    (deployment,) = config["deployments"]
+    deployment = next(d for d in config["deployments"] if d["name"] == "extend-videos")
     assert deployment["entrypoint"] == "flows/extend.py:extend_videos"
     assert (REPO / deployment["entrypoint"].split(":")[0]).is_file()
     assert deployment["work_pool"]["name"] == "grok-video"
