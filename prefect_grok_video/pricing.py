@@ -45,7 +45,7 @@ class Estimate:
     def describe(self) -> str:
         """E.g. `$1.23 for 3 jobs, 24 s of video (an estimate: see prefect_grok_video.pricing)`."""
         plural = "s" * (self.jobs != 1)
-        return f"${self.usd:.2f} for {self.jobs} job{plural}, {self.seconds:g} s of video"
+        return f"${self.usd:.2f} for {self.jobs} job{plural}, {round(self.seconds, 1):g} s of video"
 
 
 @dataclass(frozen=True)
