@@ -286,7 +286,9 @@ def _resolve(
 ) -> M:
     """The input `value` names, checked as far as it can be without reading its content."""
     field = cls.FIELD
-    forms = "a path, an http(s) URL, a data URL" + (" or file_id:<id>" if file_ids else "")
+    forms = "a path, an http(s) URL" + (
+        ", a data URL or file_id:<id>" if file_ids else " or a data URL"
+    )
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"is empty: give {forms}", field=field)
     value = value.strip()
