@@ -78,12 +78,16 @@ MIXED = {
 }  # fmt: skip
 
 
-def mixed_rows(folder: Path, clip: Path) -> tuple[list[dict], dict[str, str]]:
+def mixed_rows(
+    folder: Path, clip: Path, *, slow_upstream: float | None = None
+) -> tuple[list[dict], dict[str, str]]:
     """20 rows of every action (stills written to `folder`) with chains: c1 → c2 → c3 and
     c1 → c1-longer (one upstream, two rows), a transient failure upstream of an edit, a
-    moderated and an invalid upstream; and each row's input key (`@<id>` when chained)."""
+    moderated and an invalid upstream; and each row's input key (`@<id>` when chained).
+    `slow_upstream`: seconds c1's job takes (its rows wait that long for it)."""
     (folder / "still.png").write_bytes(png(32, 18))
     (folder / "still.jpg").write_bytes(jpeg())
+    slow = f" #latency={slow_upstream:g}" if slow_upstream is not None else ""
     rows = [_row(f"x{i:02d}", "extend", f"scene {i} goes on", video=f"https://cdn.test/x{i}.mp4")
             for i in range(3)]  # fmt: skip
     rows += [
@@ -96,7 +100,7 @@ def mixed_rows(folder: Path, clip: Path) -> tuple[list[dict], dict[str, str]]:
         _row("i2v-jpeg", "generate", "the flag starts to wave", image=str(folder / "still.jpg"),
              duration=2),
         _row("edit-url", "edit", "the same street in snow", video="https://cdn.test/street.mp4"),
-        _row("c1", "generate", "a lighthouse at dusk", duration=4),
+        _row("c1", "generate", "a lighthouse at dusk" + slow, duration=4),
         _row("c2", "edit", "the same lighthouse in a storm", video="@c1"),
         _row("c3", "extend", "the beam sweeps the sea", video="@c2", duration=3),
         _row("c1-longer", "extend", "the lighthouse's lamp comes on", video="@c1", duration=2),
