@@ -239,7 +239,7 @@ CASES: tuple[Case, ...] = (
         image="data:image/png,iVBORw0KGgo"),
     bad("image-data-url-bad-base64", "image", "not valid base64", action="generate",
         image="data:image/jpeg;base64,@@@@"),
-    bad("image-over-limit", "image", f"up to {MAX_IMAGE_BYTES / 1e6:.1f} MB", action="generate",
+    bad("image-over-limit", "image", f"up to {MAX_IMAGE_BYTES // 2**20} MiB", action="generate",
         image="<still-huge>"),
     bad("image-file-id", "image", "an image cannot be given as a Files API id",
         action="generate", image="file_id:file-bad-input"),
