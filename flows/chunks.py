@@ -2,11 +2,12 @@
 
 When `extend_videos` runs from a deployment with `chunk_size` and the manifest has more rows,
 the run (the parent) starts one flow run of the same deployment per chunk, with the same
-parameters plus `rows="<first>-<last>"`, and waits for them. Each chunk validates and runs its
-rows exactly as a whole run would: row ids and numbers come from the whole manifest, request_ids
-are cached in the shared result storage, and every chunk passes the same global concurrency
-limit, so the submit rate holds across all of them. The parent then merges the chunks' reports
-into one `RunReport` and publishes one set of artifacts.
+parameters plus `rows="<first>-<last>"` (rows joined by `video: @<id>` always go to the same
+chunk, which may then list them as `"1-9,14"`), and waits for them. Each chunk validates and
+runs its rows exactly as a whole run would: row ids and numbers come from the whole manifest,
+request_ids are cached in the shared result storage, and every chunk passes the same global
+concurrency limit, so the submit rate holds across all of them. The parent then merges the
+chunks' reports into one `RunReport` and publishes one set of artifacts.
 
 Chunk runs are created with an idempotency key made of the parent's id and the row range, so a
 retried parent waits for the chunks it already started instead of starting them again.
@@ -34,29 +35,81 @@ from prefect_grok_video.flows.artifacts import (
     publish_report,
 )
 from prefect_grok_video.manifest import read_rows
+from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 
-__all__ = ["ChunkPlan", "chunk_ranges", "parse_rows", "plan_chunks", "run_in_chunks"]
+__all__ = [
+    "ROWS_PATTERN",
+    "ChunkPlan",
+    "chunk_rows",
+    "format_rows",
+    "parse_rows",
+    "plan_chunks",
+    "run_in_chunks",
+]
 
 #: Seconds between checks of a chunk run's state.
 CHUNK_POLL_SECONDS = 2.0
 
 
-def parse_rows(value: str) -> tuple[int, int]:
-    """`"11-20"` → (11, 20); a single `"7"` → (7, 7). `ValueError` for anything else."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", value)
-    if not match:
-        raise ValueError(f"rows must look like '11-20' or '7', got {value!r}")
-    first = int(match.group(1))
-    last = int(match.group(2) or first)
-    if not 1 <= first <= last:
-        raise ValueError(f"rows must run forwards from 1, got {value!r}")
-    return first, last
+_RANGE = r"\s*\d+\s*(?:-\s*\d+\s*)?"
+#: What `rows` may look like: `11-20`, `7`, or several of them joined by commas.
+ROWS_PATTERN = rf"^{_RANGE}(?:,{_RANGE})*$"
 
 
-def chunk_ranges(total: int, size: int) -> list[tuple[int, int]]:
-    """Consecutive (first, last) row ranges of at most `size` rows covering rows 1..`total`."""
-    return [(first, min(first + size - 1, total)) for first in range(1, total + 1, size)]
+def parse_rows(value: str) -> list[int]:
+    """`"11-13"` → [11, 12, 13]; `"7"` → [7]; `"1-2,9"` → [1, 2, 9]. `ValueError` otherwise."""
+    if not re.fullmatch(ROWS_PATTERN, value):
+        raise ValueError(f"rows must look like '11-20', '7' or '1-10,15', got {value!r}")
+    numbers: list[int] = []
+    for part in value.split(","):
+        first, _, last = part.partition("-")
+        low, high = int(first), int(last or first)
+        if not 1 <= low <= high:
+            raise ValueError(f"rows must run forwards from 1, got {value!r}")
+        numbers.extend(range(low, high + 1))
+    return numbers
+
+
+def format_rows(numbers: list[int]) -> str:
+    """Sorted row numbers as `parse_rows` reads them: [1, 2, 3, 7] → `"1-3,7"`."""
+    parts: list[str] = []
+    for number in sorted(numbers):
+        if parts and number == int(parts[-1].rpartition("-")[2]) + 1:
+            parts[-1] = f"{parts[-1].partition('-')[0]}-{number}"
+        else:
+            parts.append(str(number))
+    return ",".join(parts)
+
+
+def chunk_rows(rows: list[dict[str, Any]], size: int) -> list[list[int]]:
+    """The row numbers of each chunk: about `size` rows each, in manifest order, never
+    splitting a chain (rows joined by `video: @<id>` run in the same chunk, so each can wait
+    for the other's result)."""
+    ids = {str(row.get("id") or f"row-{n}"): n for n, row in enumerate(rows, 1)}
+    group = list(range(len(rows) + 1))  # union-find over row numbers
+
+    def root(n: int) -> int:
+        while group[n] != n:
+            group[n] = group[group[n]]
+            n = group[n]
+        return n
+
+    for n, row in enumerate(rows, 1):
+        video = row.get("video")
+        if isinstance(video, str) and video.strip().startswith(UPSTREAM_PREFIX):
+            above = ids.get(video.strip()[len(UPSTREAM_PREFIX) :].strip())
+            if above is not None:
+                group[root(n)] = root(above)
+    units: dict[int, list[int]] = {}
+    for n in range(1, len(rows) + 1):
+        units.setdefault(root(n), []).append(n)
+    chunks: list[list[int]] = []
+    for unit in units.values():  # in the order of their first rows
+        if not chunks or len(chunks[-1]) + len(unit) > size:
+            chunks.append([])
+        chunks[-1].extend(unit)
+    return [sorted(chunk) for chunk in chunks]
 
 
 @dataclass(frozen=True)
@@ -69,8 +122,8 @@ class ChunkPlan:
     chunk_size: int
 
     @property
-    def ranges(self) -> list[tuple[int, int]]:
-        return chunk_ranges(len(self.rows), self.chunk_size)
+    def chunks(self) -> list[list[int]]:
+        return chunk_rows(self.rows, self.chunk_size)
 
 
 async def plan_chunks(manifest: Any, chunk_size: int | None, rows: str | None) -> ChunkPlan | None:
@@ -95,19 +148,19 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
         # The parameters as stored (blocks as references), not as resolved in this process.
         stored = (await client.read_flow_run(parent_id)).parameters
     name = f"{flow_run.get_flow_name()}/{deployment.get_name()}"
-    total, ranges = len(plan.rows), plan.ranges
-    logger.info("Running %d rows as %d chunk runs of %s", total, len(ranges), name)
+    total, chunks = len(plan.rows), plan.chunks
+    logger.info("Running %d rows as %d chunk runs of %s", total, len(chunks), name)
     progress = ProgressArtifact(artifact_prefix, total)
-    await progress.start(f"Rows of {len(ranges)} chunk runs that reached their outcome")
+    await progress.start(f"Rows of {len(chunks)} chunk runs that reached their outcome")
 
-    async def chunk(first: int, last: int) -> list[ItemResult]:
-        parameters = {**stored, "rows": f"{first}-{last}", "chunk_size": None,
-                      "fail_on_item_error": False}  # fmt: skip
+    async def chunk(numbers: list[int]) -> list[ItemResult]:
+        rows = format_rows(numbers)
+        parameters = {**stored, "rows": rows, "chunk_size": None, "fail_on_item_error": False}
         run = await run_deployment(
             name,
             parameters=parameters,
-            flow_run_name=f"{flow_run.get_name()}-rows-{first}-{last}",
-            idempotency_key=f"{parent_id}-rows-{first}-{last}",
+            flow_run_name=f"{flow_run.get_name()}-rows-{rows}",
+            idempotency_key=f"{parent_id}-rows-{rows}",
             as_subflow=True,
             poll_interval=CHUNK_POLL_SECONDS,
         )
@@ -117,12 +170,12 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
             items = report.items
         else:
             kind = state.type.value if state else "unknown"
-            logger.error("Chunk run %s (rows %d-%d) ended %s", run.name, first, last, kind)
-            items = _lost_rows(plan, first, last, run.name, kind)
+            logger.error("Chunk run %s (rows %s) ended %s", run.name, rows, kind)
+            items = _lost_rows(plan, numbers, run.name, kind)
         progress.advance(len(items))
         return items
 
-    results = await asyncio.gather(*(chunk(first, last) for first, last in ranges))
+    results = await asyncio.gather(*(chunk(numbers) for numbers in chunks))
     await progress.finish()
     items = sorted((item for part in results for item in part), key=lambda item: item.row)
     output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
@@ -141,12 +194,12 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
         if item.status == "succeeded":
             background.submit(publish_link(item, artifact_prefix, remote_output=remote))
     await background.flush()
-    logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(ranges),
+    logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(chunks),
                 report.elapsed_seconds)  # fmt: skip
     return report
 
 
-def _lost_rows(plan: ChunkPlan, first: int, last: int, run: str, kind: str) -> list[ItemResult]:
+def _lost_rows(plan: ChunkPlan, numbers: list[int], run: str, kind: str) -> list[ItemResult]:
     """Rows of a chunk run that ended without a report: their outcome is not known here."""
     raw = plan.rows
     message = (f"chunk run {run} ended {kind} without a report; run again to finish these rows "
@@ -159,5 +212,6 @@ def _lost_rows(plan: ChunkPlan, first: int, last: int, run: str, kind: str) -> l
             source=shown(raw[n - 1].get("video"), 300),
             error=ItemError(code="chunk_failed", message=message),
         )
-        for n in range(first, min(last, len(raw)) + 1)
+        for n in numbers
+        if n <= len(raw)
     ]

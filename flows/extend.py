@@ -14,7 +14,7 @@ import asyncio
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -42,26 +42,38 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
-from prefect_grok_video.flows.chunks import parse_rows, plan_chunks, run_in_chunks
+from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunks, run_in_chunks
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.tasks import (
+    SUBMIT_TASKS,
     Submission,
     download_video,
     shared_client,
-    submit_extension,
     wait_for_video,
 )
+from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.outputs import OutputFolder, intact
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
-__all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_video", "extend_videos", "run_listener"]
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "RunListener",
+    "edit_video",
+    "extend_video",
+    "extend_videos",
+    "generate_video",
+    "run_listener",
+]
 
 #: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
 URL_LIFETIME = timedelta(hours=24)
+#: A chained row sends its upstream's result URL while this much of its life is left, so that
+#: the service can still fetch it when the job starts; later, the downloaded file.
+URL_MARGIN = timedelta(hours=1)
 #: Seconds of submissions, at the run's rate, whose submit task runs may be under way at once.
 SUBMIT_LOOKAHEAD = 2.0
 
@@ -94,7 +106,7 @@ async def validate_manifest(
     manifest: str | Sequence[ManifestRow | dict],
     default_model: str,
     max_upload_bytes: int,
-    rows: tuple[int, int] | None = None,
+    rows: Collection[int] | None = None,
 ) -> Manifest:
     """Read and check every row (files are read in threads), before anything is paid for."""
     check = partial(
@@ -112,13 +124,12 @@ def _error(exc: BaseException, code: str | None = None) -> ItemError:
                      message=str(exc))  # fmt: skip
 
 
-def _identity(row: ValidRow) -> tuple[str, str, int, str]:
-    """What makes two rows the very same job (they share one submission)."""
-    return (row.model, row.prompt, row.duration, row.fingerprint)
-
-
 class _Run:
-    """One run's shared state: its options, the output folder, and the jobs shared by rows."""
+    """One run's shared state: its options, the output folder, and the jobs shared by rows.
+
+    Each row's job, once it has ended, is told to the rows whose video is its result
+    (`video: @<id>`), which wait for it without holding a place among `max_concurrency`.
+    """
 
     def __init__(
         self,
@@ -126,22 +137,21 @@ class _Run:
         *,
         credentials: GrokVideoCredentials,
         gate: SubmitGate,
-        jobs: int,
+        manifest: Manifest,
         progress: ProgressArtifact,
     ) -> None:
         self.options = options
         self.credentials = credentials
         self.output = OutputFolder.parse(options.output)
-        self.submit = (
-            submit_extension.with_options(refresh_cache=True)
-            if options.refresh
-            else submit_extension
-        )
+        self.submit_tasks = {
+            action: submit.with_options(refresh_cache=True) if options.refresh else submit
+            for action, submit in SUBMIT_TASKS.items()
+        }
         self.gate = gate
         self.slots = asyncio.Semaphore(options.max_concurrency)
-        # Jobs not submitted yet: at 0, the gate gives back the global slots it holds, so other
-        # runs need not wait for them to decay while this one waits for its jobs.
-        self._unsubmitted = jobs
+        # Jobs not submitted yet: when none is left, the gate gives back the global slots it
+        # holds, so other runs need not wait for them to decay while this one waits for jobs.
+        self._unsubmitted = {row.identity for row in manifest.valid}
         # Submit task runs started at once: a few seconds' worth of submissions. Starting a
         # Prefect task run costs milliseconds of this loop; starting every row's at the outset
         # would hold the first submission back until all had started (measured: 6 s for 400).
@@ -150,8 +160,21 @@ class _Run:
         self.progress = progress
         self.logger = get_run_logger()
         self.background = Background(self.logger)
-        self._jobs: dict[tuple[str, str, int, str], asyncio.Task[_JobOutcome]] = {}
+        self._jobs: dict[tuple[object, ...], asyncio.Task[_JobOutcome]] = {}
         self._submitting: set[asyncio.Task | None] = set()
+        loop = asyncio.get_running_loop()
+        #: The row an `@<id>` names: the first with that id (a later one is a duplicate).
+        self._by_id: dict[str, ValidRow | InvalidRow] = {}
+        #: By row number: how each row's job ended (before its download), and its outcome.
+        self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
+        self._items: dict[int, asyncio.Future[ItemResult]] = {}
+        for row in manifest.rows:
+            self._by_id.setdefault(row.id, row)
+            self._ended[row.row] = loop.create_future()
+            self._items[row.row] = loop.create_future()
+            if isinstance(row, InvalidRow):
+                self._ended[row.row].set_result(_JobOutcome("invalid", 0))
+                self._items[row.row].set_result(_invalid_result(row))
 
     async def stop(self) -> None:
         """Wind down a run that failed or was cancelled without paying twice later.
@@ -168,12 +191,15 @@ class _Run:
 
     async def item(self, row: ValidRow) -> ItemResult:
         """Take one valid row to its outcome; never raises, so one row cannot stop the others."""
-        async with self.slots:
-            try:
-                item = await self._item(row)
-            except Exception as exc:  # an unexpected failure still ends as this row's outcome
-                self.logger.exception("Row %s failed unexpectedly", row.id)
-                item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
+        try:
+            item = await self._item(row)
+        except Exception as exc:  # an unexpected failure still ends as this row's outcome
+            self.logger.exception("Row %s failed unexpectedly", row.id)
+            item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
+        finally:
+            if not self._ended[row.row].done():  # told nothing yet: dependents must not wait
+                self._ended[row.row].set_result(_JobOutcome("failed", 0))
+        self._items[row.row].set_result(item)
         self.progress.advance()
         if item.status == "succeeded":
             self.logger.info(
@@ -189,24 +215,106 @@ class _Run:
         return item
 
     async def _item(self, row: ValidRow) -> ItemResult:
-        identity = _identity(row)
-        if identity not in self._jobs:
-            self._jobs[identity] = asyncio.ensure_future(self._job(row))
-        # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
-        outcome = await asyncio.shield(self._jobs[identity])
-        item = self._result(row, outcome)
-        if outcome.status != "succeeded":
-            return item
-        try:
-            download = await self._download(row, outcome)
-        except GrokVideoError as exc:
-            self.logger.error("Row %s: %s", row.id, exc)
-            return item.model_copy(update={"status": "failed", "error": _error(exc, "download")})
+        video: VideoInput | None = None
+        fingerprint = row.fingerprint
+        if row.upstream is not None:
+            chained = await self._upstream_video(row)
+            if isinstance(chained, ItemResult):
+                self._settle(row.identity)
+                return chained
+            video, fingerprint = chained
+        async with self.slots:
+            identity = row.identity
+            if identity not in self._jobs:
+                self._jobs[identity] = asyncio.ensure_future(self._job(row, video, fingerprint))
+            # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
+            outcome = await asyncio.shield(self._jobs[identity])
+            self._ended[row.row].set_result(outcome)
+            item = self._result(row, outcome)
+            if outcome.status != "succeeded":
+                return item
+            try:
+                download = await self._download(row, outcome)
+            except GrokVideoError as exc:
+                self.logger.error("Row %s: %s", row.id, exc)
+                return item.model_copy(
+                    update={"status": "failed", "error": _error(exc, "download")}
+                )
         return item.model_copy(
             update={"output": download.path, "size": download.size, "sha256": download.sha256}
         )
 
-    async def _job(self, row: ValidRow) -> _JobOutcome:
+    async def _upstream_video(self, row: ValidRow) -> tuple[VideoInput, str] | ItemResult:
+        """The video of a chained row, once its upstream's job has ended: the result's URL
+        while it has `URL_MARGIN` left, else the downloaded file; with the fingerprint that
+        names it in the cache key (the upstream's job). An `ItemResult` when the row cannot
+        run: its upstream did not succeed, or its result is too long or short for this row."""
+        assert row.upstream is not None
+        upstream = self._by_id[row.upstream]
+        above = await self._ended[upstream.row]
+        if above.status != "succeeded" or above.job is None or above.submission is None:
+            return self._not_run(row, upstream.row, above.status)
+        job, submission = above.job, above.submission
+        assert job.video is not None
+        if submission.submitted_at + URL_LIFETIME - datetime.now(timezone.utc) >= URL_MARGIN:
+            video = VideoInput("url", job.video.url)
+        else:  # a rerun a day later: the URL is gone, the downloaded file is not
+            item = await self._items[upstream.row]
+            if item.status != "succeeded" or item.output is None:
+                return self._not_run(row, upstream.row, item.status)
+            video = resolve_video(item.output)
+        bounds = row.request().limits.input_seconds
+        seconds = job.video.duration
+        if bounds is not None and seconds is not None and not bounds[0] <= seconds <= bounds[1]:
+            message = (
+                f"row {row.row} (id {row.id!r}): video: the result of @{row.upstream} is "
+                f"{seconds:g} s long; {row.action} accepts {bounds[0]:g} to {bounds[1]:g} s: "
+                "shorten the durations along the chain"
+            )
+            self.logger.warning("Invalid, not submitted: %s", message)
+            return self._result(row, _JobOutcome("invalid", 0, error=ItemError(
+                code="invalid_input", message=message, field="video")))  # fmt: skip
+        return video, f"job:{submission.request_id}"
+
+    def _not_run(self, row: ValidRow, upstream_row: int, status: str) -> ItemResult:
+        """The outcome of a row whose upstream did not succeed: nothing is paid for it."""
+        message = (
+            f"its video is the result of row {upstream_row} (id {row.upstream!r}), which ended "
+            f"{status}: not submitted, nothing paid"
+        )
+        self.logger.warning("Row %s: %s", row.id, message)
+        outcome = _JobOutcome(
+            "upstream_failed", 0, error=ItemError(code="upstream_failed", message=message)
+        )
+        self._ended[row.row].set_result(outcome)
+        return self._result(row, outcome)
+
+    def _settle(self, identity: tuple[object, ...]) -> None:
+        """Count a job as submitted (or never to be): the last lets the gate give back slots."""
+        if identity in self._unsubmitted:
+            self._unsubmitted.discard(identity)
+            if not self._unsubmitted:
+                self.background.submit(self.gate.release())
+
+    def _submit(
+        self, row: ValidRow, video: VideoInput | None, fingerprint: str | None, attempt: int
+    ) -> Awaitable[Submission]:
+        """Run the row's submit task (the one of its action)."""
+        submit = self.submit_tasks[row.action]
+        common = {"credentials": self.credentials, "row_id": row.id, "attempt": attempt}
+        if row.action == "generate":
+            return submit(
+                row.prompt, row.image, row.duration, row.aspect_ratio, row.resolution, row.model,
+                image_fingerprint=row.image_fingerprint, **common,
+            )  # fmt: skip
+        clip = video or row.video
+        if row.action == "edit":
+            return submit(clip, row.prompt, row.model, fingerprint=fingerprint, **common)
+        return submit(clip, row.prompt, row.duration, row.model, fingerprint=fingerprint, **common)
+
+    async def _job(
+        self, row: ValidRow, video: VideoInput | None, fingerprint: str | None
+    ) -> _JobOutcome:
         """Submit, wait, and resubmit after `service_unavailable` / `internal_error`."""
         attempt = 0
         while True:
@@ -214,19 +322,13 @@ class _Run:
             async with self.submit_slots:
                 self._submitting.add(me)
                 try:
-                    submission = await self.submit(
-                        row.video, row.prompt, row.duration, row.model, self.credentials,
-                        row_id=row.id, attempt=attempt, fingerprint=row.fingerprint,
-                    )  # fmt: skip
+                    submission = await self._submit(row, video, fingerprint, attempt)
                 except GrokVideoError as exc:
                     self.logger.error("Row %s: submit refused: %s", row.id, exc)
                     return _JobOutcome("failed", attempt, error=_error(exc))
                 finally:
                     self._submitting.discard(me)
-                    if attempt == 0:
-                        self._unsubmitted -= 1
-                        if not self._unsubmitted:
-                            self.background.submit(self.gate.release())
+                    self._settle(row.identity)
             if submission.request_id is None:
                 return _JobOutcome(
                     "unknown", attempt + 1, submission,
@@ -282,9 +384,14 @@ class _Run:
             id=row.id,
             row=row.row,
             status=outcome.status,
+            action=row.action,
             source=row.source,
+            upstream=row.upstream,
+            image=row.image_source or None,
             prompt=row.prompt,
             duration=row.duration,
+            aspect_ratio=row.aspect_ratio,
+            resolution=row.resolution,
             model=row.model,
             request_id=submission.request_id if submission else None,
             attempts=outcome.attempts,
@@ -305,7 +412,9 @@ def _invalid_result(row: InvalidRow) -> ItemResult:
         id=row.id,
         row=row.row,
         status="invalid",
+        action=row.action,
         source=row.source,
+        upstream=row.upstream,
         prompt=row.prompt,
         error=ItemError(
             code="invalid_input", message=row.message, field=first.field if first else None
@@ -347,8 +456,7 @@ async def _extend(
 
     gate = SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
     async with credentials.get_client(pace=gate.wait) as client:
-        jobs = len({_identity(row) for row in checked.valid})
-        run = _Run(options, credentials=credentials, gate=gate, jobs=jobs, progress=progress)
+        run = _Run(options, credentials=credentials, gate=gate, manifest=checked, progress=progress)
         client_token = shared_client.set(client)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
@@ -395,7 +503,7 @@ Rate = Annotated[float, Field(gt=0, le=100)]
 WaitTimeout = Annotated[float, Field(gt=0, le=172800)]
 Resubmits = Annotated[int, Field(ge=0, le=10)]
 ChunkSize = Annotated[int | None, Field(ge=1)]
-Rows = Annotated[str | None, Field(pattern=r"^\s*\d+\s*(-\s*\d+\s*)?$")]
+Rows = Annotated[str | None, Field(pattern=ROWS_PATTERN)]
 
 
 @flow(
@@ -469,6 +577,106 @@ def _id_for(video: str) -> str:
     return re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "video"
 
 
+def _id_for_prompt(prompt: str) -> str:
+    """A row id from a prompt's first words (`A kite, over a beach!` → `a-kite-over-a-beach`)."""
+    words = re.sub(r"[^\w]+", "-", prompt.lower()).strip("-")
+    return words[:48].rstrip("-") or "video"
+
+
+async def _one(row: ManifestRow, options: RunOptions, credentials: GrokVideoCredentials | None,
+               fail_on_item_error: bool) -> ItemResult | State:  # fmt: skip
+    """Run a one-row manifest: the flows of a single video."""
+    report = await _extend([row], options, credentials)
+    return _final(report, fail_on_item_error, report.items[0])  # type: ignore[return-value]
+
+
+def _single(output: str, wait_timeout: float, max_resubmits: int, refresh: bool) -> RunOptions:
+    return RunOptions(output=output, max_concurrency=1, wait_timeout=wait_timeout,
+                      max_resubmits=max_resubmits, refresh=refresh)  # fmt: skip
+
+
+@flow(name="generate-video", description="Generate one video with Grok and download it.")
+async def generate_video(
+    prompt: str,
+    image: str | None = None,
+    duration: int | None = None,
+    aspect_ratio: str | None = None,
+    resolution: str | None = None,
+    model: str | None = None,
+    output: str = DEFAULT_OUTPUT,
+    credentials: GrokVideoCredentials | None = None,
+    id: str | None = None,
+    wait_timeout: WaitTimeout = 1800.0,
+    max_resubmits: Resubmits = 2,
+    refresh: bool = False,
+    fail_on_item_error: bool = True,
+) -> ItemResult | State:
+    """Generate one video from a prompt (and a still) with Grok; download it to output/<id>.mp4.
+
+    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
+    (or `fail_on_item_error` is False).
+
+    Args:
+        prompt: What the video shows.
+        image: A still to start from (image-to-video): a PNG or JPEG as a path, storage URL,
+            http(s) URL or data URL.
+        duration: Seconds of video, 1-15 (default 8).
+        aspect_ratio: 1:1, 16:9, 9:16, 4:3, 3:4, 3:2 or 2:3 (default 16:9).
+        resolution: 480p or 720p (1080p on newer models).
+        model: The model; empty means the credentials' default.
+        output: Folder or storage URL the video is written to.
+        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
+        id: Name of the output file (without .mp4); defaults to the prompt's first words.
+        wait_timeout: Seconds to wait for the job before reporting it timed_out.
+        max_resubmits: New submissions after service_unavailable or internal_error.
+        refresh: Pay for a new generation even if this one was already submitted.
+        fail_on_item_error: End the run Failed unless the video was made.
+    """
+    row = ManifestRow(
+        id=id or _id_for_prompt(prompt), action="generate", image=image, prompt=prompt,
+        duration=duration, aspect_ratio=aspect_ratio, resolution=resolution, model=model,
+    )  # fmt: skip
+    options = _single(output, wait_timeout, max_resubmits, refresh)
+    return await _one(row, options, credentials, fail_on_item_error)
+
+
+@flow(name="edit-video", description="Edit one video with Grok and download the result.")
+async def edit_video(
+    video: str,
+    prompt: str,
+    model: str | None = None,
+    output: str = DEFAULT_OUTPUT,
+    credentials: GrokVideoCredentials | None = None,
+    id: str | None = None,
+    wait_timeout: WaitTimeout = 1800.0,
+    max_resubmits: Resubmits = 2,
+    refresh: bool = False,
+    fail_on_item_error: bool = True,
+) -> ItemResult | State:
+    """Edit one video with Grok (the result is as long as the input) and download it to
+    output/<id>.mp4.
+
+    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
+    (or `fail_on_item_error` is False).
+
+    Args:
+        video: A path, storage URL, http(s) URL or data URL of an MP4 of up to 8.7 s.
+        prompt: What changes in the video.
+        model: The model; empty means the credentials' default.
+        output: Folder or storage URL the video is written to.
+        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
+        id: Name of the output file (without .mp4); defaults to the video's file name.
+        wait_timeout: Seconds to wait for the job before reporting it timed_out.
+        max_resubmits: New submissions after service_unavailable or internal_error.
+        refresh: Pay for a new edit even if this one was already submitted.
+        fail_on_item_error: End the run Failed unless the video was made.
+    """
+    row = ManifestRow(id=id or _id_for(video), action="edit", video=video, prompt=prompt,
+                      model=model)  # fmt: skip
+    options = _single(output, wait_timeout, max_resubmits, refresh)
+    return await _one(row, options, credentials, fail_on_item_error)
+
+
 @flow(name="extend-video", description="Extend one video with Grok and download the result.")
 async def extend_video(
     video: str,
@@ -501,11 +709,7 @@ async def extend_video(
         refresh: Pay for a new generation even if this video was already submitted.
         fail_on_item_error: End the run Failed unless the video was made.
     """
-    row = ManifestRow(id=id or _id_for(video), video=video, prompt=prompt, duration=duration,
-                      model=model)  # fmt: skip
-    options = RunOptions(
-        output=output, max_concurrency=1, wait_timeout=wait_timeout,
-        max_resubmits=max_resubmits, refresh=refresh,
-    )  # fmt: skip
-    report = await _extend([row], options, credentials)
-    return _final(report, fail_on_item_error, report.items[0])
+    row = ManifestRow(id=id or _id_for(video), action="extend", video=video, prompt=prompt,
+                      duration=duration, model=model)  # fmt: skip
+    options = _single(output, wait_timeout, max_resubmits, refresh)
+    return await _one(row, options, credentials, fail_on_item_error)

@@ -1,9 +1,11 @@
 """Prefect tasks for one job's life: submit it (once), wait for it, download its video.
 
-`submit_extension` is the only task that spends money. Its result is persisted under a key made
-of what defines the paid job (base URL, model, prompt, duration, the video's content
-fingerprint, and which resubmission this is) and never of the credentials, so a rerun in a new
-process, after a crash or a flow retry, gets the same request_id back instead of paying again.
+The submit tasks (`submit_generation`, `submit_edit`, `submit_extension`) are the only ones that
+spend money. Each result is persisted under a key made of what defines the paid job (base URL,
+operation, model, prompt, duration, aspect ratio, resolution, the content fingerprints of the
+video and the still — or, for a video that is another row's result, that row's job — and which
+resubmission this is) and never of the credentials, so a rerun in a new process, after a crash
+or a flow retry, gets the same request_id back instead of paying again.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ParamSpec
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,11 +30,28 @@ from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
 from prefect_grok_video.flows.gate import SubmitGate
-from prefect_grok_video.inputs import VideoInput, resolve_video
+from prefect_grok_video.inputs import (
+    ImageInput,
+    MediaInput,
+    VideoInput,
+    resolve_image,
+    resolve_video,
+)
 from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.operations import Action, JobRequest, limits_for
 from prefect_grok_video.settings import GrokVideoSettings
 
-__all__ = ["Submission", "download_video", "submit_extension", "wait_for_video"]
+__all__ = [
+    "SUBMIT_TASKS",
+    "Submission",
+    "download_video",
+    "submit_edit",
+    "submit_extension",
+    "submit_generation",
+    "wait_for_video",
+]
+
+P = ParamSpec("P")
 
 #: The client of the flow run in progress (one connection pool, its submissions paced by the
 #: run's `SubmitGate`), shared by its tasks. Tasks called on their own build their own.
@@ -86,34 +105,150 @@ def _retry_if_retryable(task: Any, task_run: TaskRun, state: State) -> bool:
     return isinstance(error, GrokVideoError) and error.retryable
 
 
-def _video_input(video: str | VideoInput) -> VideoInput:
-    return video if isinstance(video, VideoInput) else resolve_video(video)
+def _fingerprint(
+    value: str | MediaInput | None, resolve: Callable[[str], MediaInput]
+) -> str | None:
+    if value is None:
+        return None
+    return (value if isinstance(value, MediaInput) else resolve(value)).fingerprint()
 
 
-def submission_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
-    """The cache key of a paid job: what it is made of, never who pays for it."""
-    credentials: GrokVideoCredentials | None = parameters.get("credentials")
-    # A task called without a block takes its settings from the environment, as its body will.
-    options = credentials or GrokVideoSettings.from_env()
-    base_url, model = options.base_url, parameters.get("model") or options.model
-    fingerprint = parameters.get("fingerprint") or _video_input(parameters["video"]).fingerprint()
-    payload = json.dumps(
-        ["grok-video-submit/1", base_url, model, parameters["prompt"],
-         int(parameters.get("duration", 6)), fingerprint, int(parameters.get("attempt", 0))]
+def _submission_key(action: Action) -> Callable[[TaskRunContext | None, dict[str, Any]], str]:
+    """The cache key function of `action`'s submit task: what the paid job is made of, never
+    who pays for it."""
+
+    def key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
+        credentials: GrokVideoCredentials | None = parameters.get("credentials")
+        # A task called without a block takes its settings from the environment, as its body
+        # will.
+        options = credentials or GrokVideoSettings.from_env()
+        model = parameters.get("model") or options.model
+        duration = parameters.get("duration")
+        if duration is None:
+            duration = limits_for(action, model).default_duration
+        video = parameters.get("fingerprint") or _fingerprint(
+            parameters.get("video"), resolve_video
+        )
+        attempt = int(parameters.get("attempt", 0))
+        if action == "extend":
+            # As it has been since extensions were the only operation: reruns of manifests
+            # submitted by earlier versions reuse their jobs.
+            payload = ["grok-video-submit/1", options.base_url, model, parameters["prompt"],
+                       int(duration), video, attempt]  # fmt: skip
+        else:
+            image = parameters.get("image_fingerprint") or _fingerprint(
+                parameters.get("image"), resolve_image
+            )
+            payload = ["grok-video-submit/2", options.base_url, action, model,
+                       parameters["prompt"], duration, parameters.get("aspect_ratio"),
+                       parameters.get("resolution"), video, image, attempt]  # fmt: skip
+        return "grok-video-submit-" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+    return key
+
+
+#: The cache key of an extension (kept under its first name).
+submission_key = _submission_key("extend")
+
+
+def _submit_task(action: Action) -> Callable[[Callable[P, Awaitable[Submission]]], Any]:
+    """The decorator of `action`'s submit task: cached by what the job is, retried only when
+    nothing can have been paid for, run named `<action>-<row id>`."""
+    return task(
+        name={"generate": "submit-generation", "edit": "submit-edit"}.get(
+            action, "submit-extension"
+        ),
+        task_run_name=_run_name(action),
+        cache_key_fn=_submission_key(action),
+        persist_result=True,
+        result_serializer="json",
+        retries=2,
+        retry_delay_seconds=[5, 30],
+        retry_condition_fn=_retry_if_retryable,
+    )
+
+
+async def _submit(
+    request: JobRequest,
+    credentials: GrokVideoCredentials | None,
+    *,
+    row_id: str | None,
+    attempt: int,
+    preflight: bool,
+) -> Submission:
+    """Submit `request` once; an answer that never came is returned, not raised (see below)."""
+    async with _client_for(credentials) as client:
+        try:
+            request_id = await client.submit(request, preflight=preflight)
+        except SubmitOutcomeUnknownError as exc:
+            exc.row_id = row_id
+            get_run_logger().error("%s", exc)
+            return Submission(
+                request_id=None,
+                submitted_at=datetime.now(timezone.utc),
+                attempt=attempt,
+                unknown_reason=str(exc),
+            )
+        except GrokVideoError as exc:
+            exc.row_id = row_id
+            raise
+    media = request.media
+    get_run_logger().info(
+        "Row %s: submitted %s%s as request %s (submission %d)",
+        row_id, request.action, f" of {media.describe()}" if media else "", request_id,
+        attempt + 1,
     )  # fmt: skip
-    return "grok-video-submit-" + hashlib.sha256(payload.encode()).hexdigest()
+    # Taken once the service accepted the job, not before the pacing wait: the poll schedule
+    # estimates the job's progress from it.
+    now = datetime.now(timezone.utc)
+    return Submission(request_id=request_id, submitted_at=now, attempt=attempt)
 
 
-@task(
-    name="submit-extension",
-    task_run_name=_run_name("submit"),
-    cache_key_fn=submission_key,
-    persist_result=True,
-    result_serializer="json",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_if_retryable,
-)
+@_submit_task("generate")
+async def submit_generation(
+    prompt: str,
+    image: str | ImageInput | None = None,
+    duration: int | None = None,
+    aspect_ratio: str | None = None,
+    resolution: str | None = None,
+    model: str | None = None,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    row_id: str | None = None,
+    attempt: int = 0,
+    image_fingerprint: str | None = None,
+) -> Submission:
+    """Submit one paid generation (from the prompt, and a still if `image` is given) and return
+    its `Submission`; cached like `submit_extension`."""
+    still = image if isinstance(image, ImageInput) or image is None else resolve_image(image)
+    request = JobRequest(
+        "generate", prompt, model or _model(credentials), image=still, duration=duration,
+        aspect_ratio=aspect_ratio, resolution=resolution,
+    )  # fmt: skip
+    return await _submit(request, credentials, row_id=row_id, attempt=attempt,
+                         preflight=not isinstance(image, ImageInput))  # fmt: skip
+
+
+@_submit_task("edit")
+async def submit_edit(
+    video: str | VideoInput,
+    prompt: str,
+    model: str | None = None,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    row_id: str | None = None,
+    attempt: int = 0,
+    fingerprint: str | None = None,
+) -> Submission:
+    """Submit one paid edit of `video` and return its `Submission`; cached like
+    `submit_extension`."""
+    clip = video if isinstance(video, VideoInput) else resolve_video(video, file_ids=False)
+    request = JobRequest("edit", prompt, model or _model(credentials), video=clip)
+    return await _submit(request, credentials, row_id=row_id, attempt=attempt,
+                         preflight=not isinstance(video, VideoInput))  # fmt: skip
+
+
+@_submit_task("extend")
 async def submit_extension(
     video: str | VideoInput,
     prompt: str,
@@ -131,34 +266,20 @@ async def submit_extension(
     it is cached too and no later run pays for the row again without being told to
     (`refresh_cache=True`, or `refresh` on the flows).
     """
-    source = _video_input(video)
-    if not isinstance(video, VideoInput):
-        source.preflight()
-    async with _client_for(credentials) as client:
-        try:
-            request_id = await client.submit_extension(
-                video=source, prompt=prompt, duration=duration, model=model, preflight=False
-            )
-        except SubmitOutcomeUnknownError as exc:
-            exc.row_id = row_id
-            get_run_logger().error("%s", exc)
-            return Submission(
-                request_id=None,
-                submitted_at=datetime.now(timezone.utc),
-                attempt=attempt,
-                unknown_reason=str(exc),
-            )
-        except GrokVideoError as exc:
-            exc.row_id = row_id
-            raise
-    get_run_logger().info(
-        "Row %s: submitted %s as request %s (submission %d)",
-        row_id, source.describe(), request_id, attempt + 1,
-    )  # fmt: skip
-    # Taken once the service accepted the job, not before the pacing wait: the poll schedule
-    # estimates the job's progress from it.
-    now = datetime.now(timezone.utc)
-    return Submission(request_id=request_id, submitted_at=now, attempt=attempt)
+    clip = video if isinstance(video, VideoInput) else resolve_video(video)
+    request = JobRequest(
+        "extend", prompt, model or _model(credentials), video=clip, duration=duration
+    )
+    return await _submit(request, credentials, row_id=row_id, attempt=attempt,
+                         preflight=not isinstance(video, VideoInput))  # fmt: skip
+
+
+#: The submit task of each action.
+SUBMIT_TASKS = {"generate": submit_generation, "edit": submit_edit, "extend": submit_extension}
+
+
+def _model(credentials: GrokVideoCredentials | None) -> str:
+    return (credentials or GrokVideoSettings.from_env()).model
 
 
 @task(name="wait-for-video", task_run_name=_run_name("wait"), cache_policy=NO_CACHE)

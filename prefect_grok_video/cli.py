@@ -73,13 +73,28 @@ _EMULATOR_KNOBS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
 )
 
 
+_EMULATOR_DESCRIPTION = """\
+Serve a local emulator of the Grok video API on 127.0.0.1 until Ctrl-C.
+
+routes, under /grok/v1 (bearer auth):
+  POST videos/generations   generate a video from a prompt, and optionally a still (image)
+  POST videos/edits         edit a video (the output matches the input)
+  POST videos/extensions    extend a video (the output is the input and the new seconds)
+  GET  videos/{request_id}  poll a job of any of them
+  GET  _emulator/stats      counters and every accepted submission; POST _emulator/reset
+results: GET /files/<request_id>.mp4?token=... (no auth; valid for --url-ttl seconds)
+
+video and image are taken as a string or as {"url": ...}; what each operation accepts comes
+from prefect_grok_video.operations. Prompt directives: #moderated, #expired, #fail=<code>,
+#fail-first=<code>, #latency=<seconds>."""
+
+
 def _add_emulator(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "emulator",
         help="serve a local emulator of the Grok video API on 127.0.0.1",
-        description="Serve a local emulator of the Grok video extension API on 127.0.0.1 until "
-        "Ctrl-C. Prompt directives: #moderated, #expired, #fail=<code>, #fail-first=<code>, "
-        "#latency=<seconds>.",
+        description=_EMULATOR_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     parser.add_argument("--config", metavar="FILE.json", help="JSON object of EmulatorConfig knobs")
@@ -467,8 +482,9 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run the bundled example manifest against a local emulator",
         description="Start the local API emulator (3 s jobs, the real 1 submission/s limit), "
-        "run the bundled example manifest (5 rows, 4 small clips) through the Prefect flow, "
-        "and download the extended videos. No API key and no network needed.",
+        "run the bundled example manifest through the Prefect flow (5 rows: an extension, an "
+        "edit, a generation from a still, a generation from a prompt and an extension of that "
+        "generation's result), and download the videos. No API key and no network needed.",
     )
     parser.add_argument(
         "--output", metavar="DIR", default=DEMO_OUTPUT,
@@ -483,15 +499,17 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def copy_examples(destination: str | os.PathLike[str]) -> Path:
-    """Copy the bundled example manifest and clips into `destination`; return the manifest."""
+    """Copy the bundled example manifest, clips and still into `destination`; return the
+    manifest."""
     from importlib.resources import files
 
     source = files("prefect_grok_video.examples")
     folder = Path(destination)
-    (folder / "clips").mkdir(parents=True, exist_ok=True)
-    for clip in (source / "clips").iterdir():
-        if clip.name.endswith(".mp4"):
-            (folder / "clips" / clip.name).write_bytes(clip.read_bytes())
+    for kind, suffix in (("clips", ".mp4"), ("stills", ".png")):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        for item in (source / kind).iterdir():
+            if item.name.endswith(suffix):
+                (folder / kind / item.name).write_bytes(item.read_bytes())
     manifest = folder / "manifest.csv"
     manifest.write_bytes((source / "manifest.csv").read_bytes())
     return manifest
@@ -512,7 +530,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     keep = False
     try:
         print(f"Demo: the Grok video API emulator is serving on {server.base_url}")
-        print(f"Demo: extending the rows of {manifest} into {output}", flush=True)
+        print(f"Demo: running the rows of {manifest} into {output}", flush=True)
         # Unsaved credentials passed to the flow: nothing lands in the environment.
         credentials = GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
         options = {

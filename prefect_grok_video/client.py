@@ -14,10 +14,11 @@ synchronous face of this one.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -31,8 +32,9 @@ from prefect_grok_video.errors import (
     GrokVideoError,
     PollTimeoutError,
 )
-from prefect_grok_video.inputs import VideoInput, check_duration, check_prompt, resolve_video
+from prefect_grok_video.inputs import ImageInput, VideoInput, resolve_image, resolve_video
 from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.operations import JobRequest
 from prefect_grok_video.policies import LatencyHistory, PollPolicy, RetryPolicy, retrying
 from prefect_grok_video.responses import (
     api_error,
@@ -154,6 +156,84 @@ class AsyncGrokVideoClient:
 
     # -- the API -----------------------------------------------------------------------------
 
+    async def submit(self, request: JobRequest, *, preflight: bool = True) -> str:
+        """Start the paid job `request` describes and return its request_id.
+
+        Every field is checked against the operation's limits (`prefect_grok_video.operations`)
+        and, with `preflight`, files and data URLs against the service's rules, before any
+        request: `InputError` names the field. `SubmitOutcomeUnknownError` means the request
+        went out but no answer came (do not blindly submit again).
+        """
+        request = request.checked()
+        media = request.media
+        if preflight and request.video is not None:
+            request.video.preflight(request.limits.input_seconds or (0, float("inf")))
+        if preflight and request.image is not None:
+            request.image.preflight()
+
+        def build() -> httpx.Request:
+            content: bytes | AsyncIterator[bytes]
+            if media is None:
+                content = json.dumps(request.fields()).encode()
+                length = len(content)
+            else:
+                length, content = media.encode_body(
+                    request.fields(), as_object=request.media_as_object
+                )
+            return self._http.build_request(
+                "POST",
+                request.limits.route,
+                content=content,
+                headers=self._auth_headers(
+                    {"Content-Type": "application/json", "Content-Length": str(length)}
+                ),
+            )
+
+        request_id = await self._send(build, operation="submit", parse=parse_request_id)
+        self.logger.debug(
+            "Submitted %s of %s (%r, %s) as request %s",
+            request.action, media.describe() if media else "a prompt",
+            shown(request.prompt, 60),
+            {k: v for k, v in request.fields().items() if k not in ("prompt", "model")},
+            request_id,
+        )  # fmt: skip
+        return request_id
+
+    async def submit_generation(
+        self,
+        *,
+        prompt: str,
+        image: str | ImageInput | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        model: str | None = None,
+        preflight: bool = True,
+    ) -> str:
+        """Start a paid generation (text-to-video, or image-to-video with `image`, a still as
+        a path, storage URL, http(s) URL or data URL) and return its request_id; see `submit`."""
+        still = image if isinstance(image, ImageInput) or image is None else self._image(image)
+        request = JobRequest(
+            "generate", prompt, model or self.model, image=still, duration=duration,
+            aspect_ratio=aspect_ratio, resolution=resolution,
+        )  # fmt: skip
+        return await self.submit(request, preflight=preflight)
+
+    async def submit_edit(
+        self,
+        *,
+        video: str | VideoInput,
+        prompt: str,
+        model: str | None = None,
+        preflight: bool = True,
+    ) -> str:
+        """Start a paid edit of `video` (restyled as `prompt` says; the output matches the
+        input) and return its request_id; see `submit`."""
+        clip = video if isinstance(video, VideoInput) else self._video(video, file_ids=False)
+        return await self.submit(
+            JobRequest("edit", prompt, model or self.model, video=clip), preflight=preflight
+        )
+
     async def submit_extension(
         self,
         *,
@@ -170,35 +250,15 @@ class AsyncGrokVideoClient:
         Raises `InputError` before any request for a bad value, `SubmitOutcomeUnknownError`
         when the request went out but no answer came (do not blindly submit again).
         """
-        prompt = check_prompt(prompt)
-        duration = check_duration(duration)
-        model = model or self.model
-        source = (
-            video
-            if isinstance(video, VideoInput)
-            else resolve_video(video, max_bytes=self.max_upload_bytes)
-        )
-        if preflight:
-            source.preflight()
-        fields = {"model": model, "prompt": prompt, "duration": duration}
+        clip = video if isinstance(video, VideoInput) else self._video(video)
+        request = JobRequest("extend", prompt, model or self.model, video=clip, duration=duration)
+        return await self.submit(request, preflight=preflight)
 
-        def build() -> httpx.Request:
-            length, stream = source.encode_body(fields)
-            return self._http.build_request(
-                "POST",
-                "videos/extensions",
-                content=stream,
-                headers=self._auth_headers(
-                    {"Content-Type": "application/json", "Content-Length": str(length)}
-                ),
-            )
+    def _video(self, value: str, *, file_ids: bool = True) -> VideoInput:
+        return resolve_video(value, max_bytes=self.max_upload_bytes, file_ids=file_ids)
 
-        request_id = await self._send(build, operation="submit", parse=parse_request_id)
-        self.logger.debug(
-            "Submitted %s (%r, %ss, model %s) as request %s",
-            source.describe(), shown(prompt, 60), duration, model, request_id,
-        )  # fmt: skip
-        return request_id
+    def _image(self, value: str) -> ImageInput:
+        return resolve_image(value, max_bytes=self.max_upload_bytes)
 
     async def get_video(self, request_id: str) -> VideoJob:
         """Poll the job `request_id` once and return what the service says of it."""

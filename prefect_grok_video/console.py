@@ -126,7 +126,7 @@ class _BarProgress:
         self.task = progress.add_task("starting Prefect", total=None, outcomes="")
 
     def started(self, total: int) -> None:
-        self.progress.update(self.task, total=total, description="extending")
+        self.progress.update(self.task, total=total, description="running")
 
     def finished(self, item: Any) -> None:
         from prefect_grok_video.report import ITEM_STATUSES

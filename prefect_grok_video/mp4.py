@@ -21,6 +21,7 @@ __all__ = [
     "MIN_INPUT_SECONDS",
     "Mp4Info",
     "check",
+    "check_length",
     "preflight",
     "probe",
 ]
@@ -380,8 +381,11 @@ def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
     return Mp4Info(major, compatible, duration, track.codec, track.width, track.height)
 
 
-def check(info: Mp4Info) -> Mp4Info:
-    """Apply the service's input rules to what `probe` found; raise `PreflightError` if broken."""
+def check(
+    info: Mp4Info, seconds: tuple[float, float] = (MIN_INPUT_SECONDS, MAX_INPUT_SECONDS)
+) -> Mp4Info:
+    """Apply the service's input rules to what `probe` found (a video of H.264, H.265 or AV1
+    lasting `seconds`, low to high: the operation's input length); `PreflightError` if broken."""
     if info.codec is None:
         raise _refuse("codec", "the MP4 has no video track", "no video track")
     if info.codec not in ACCEPTED_CODECS:
@@ -398,18 +402,27 @@ def check(info: Mp4Info) -> Mp4Info:
             "fragments): remux it into a plain MP4, e.g. `ffmpeg -i in.mp4 -c copy out.mp4`",
             None,
         )
-    seconds = round(info.duration, 3)
-    if not MIN_INPUT_SECONDS <= seconds <= MAX_INPUT_SECONDS:
-        fix = "use a longer clip" if seconds < MIN_INPUT_SECONDS else "trim it"
-        raise _refuse(
-            "duration",
-            f"the video is {seconds:g} s long; the service accepts {MIN_INPUT_SECONDS:g} to "
-            f"{MAX_INPUT_SECONDS:g} s: {fix}",
-            f"{seconds:g} s",
-        )
+    check_length(info.duration, seconds)
     return info
 
 
-def preflight(f: BinaryIO, size: int | None = None) -> Mp4Info:
-    """Probe `f` and check it against the service's rules; return what was found."""
-    return check(probe(f, size))
+def check_length(duration: float, seconds: tuple[float, float]) -> None:
+    """`PreflightError` unless an input of `duration` seconds lies within `seconds`."""
+    low, high = seconds
+    length = round(duration, 3)
+    if not low <= length <= high:
+        fix = "use a longer clip" if length < low else "trim it"
+        raise _refuse(
+            "duration",
+            f"the video is {length:g} s long; the service accepts {low:g} to {high:g} s: {fix}",
+            f"{length:g} s",
+        )
+
+
+def preflight(
+    f: BinaryIO,
+    size: int | None = None,
+    seconds: tuple[float, float] = (MIN_INPUT_SECONDS, MAX_INPUT_SECONDS),
+) -> Mp4Info:
+    """Probe `f` and check it against the service's rules for an input of `seconds`."""
+    return check(probe(f, size), seconds)

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, computed_field
 
 __all__ = ["ITEM_STATUSES", "ItemError", "ItemResult", "ItemStatus", "RunReport"]
 
 ItemStatus = Literal[
-    "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown"
-]
+    "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown",
+    "upstream_failed",
+]  # fmt: skip
 #: Every outcome a row can end with, in the order reports list them.
-ITEM_STATUSES: tuple[ItemStatus, ...] = (
-    "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown"
-)  # fmt: skip
+ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
 
 #: What to do about each unsuccessful outcome, for summaries and the command line.
 NEXT_STEPS: dict[str, str] = {
@@ -33,6 +32,8 @@ NEXT_STEPS: dict[str, str] = {
     "invalid": "fix the row as its error says, then run again; nothing was paid for it",
     "unknown": "a submit was sent but no answer came, so a job may exist and be billed: check "
     "the provider's console; run again with refresh only if no job was made",
+    "upstream_failed": "the row its video comes from (video: @<id>) did not succeed, so nothing "
+    "was paid for it: deal with that row, then run again",
 }
 
 
@@ -50,9 +51,19 @@ class ItemResult(BaseModel):
     id: str
     row: int
     status: ItemStatus
-    source: str = Field(description="The input video as given (a data URL is summarised).")
+    action: str | None = Field(default=None, description="generate, edit or extend.")
+    source: str = Field(
+        description="The input video as given (a data URL is summarised; @<id>: another row's "
+        "result; empty for a generation)."
+    )
+    upstream: str | None = Field(
+        default=None, description="The id of the row whose result is this row's video."
+    )
+    image: str | None = Field(default=None, description="The still of an image-to-video row.")
     prompt: str | None = None
     duration: int | None = Field(default=None, description="Seconds of new video asked for.")
+    aspect_ratio: str | None = None
+    resolution: str | None = None
     model: str | None = None
     request_id: str | None = None
     attempts: int = Field(default=0, description="Paid submissions made for this row.")

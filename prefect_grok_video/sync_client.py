@@ -17,8 +17,9 @@ import httpx
 from pydantic import SecretStr
 
 from prefect_grok_video.client import AsyncGrokVideoClient
-from prefect_grok_video.inputs import VideoInput
+from prefect_grok_video.inputs import ImageInput, VideoInput
 from prefect_grok_video.models import DownloadResult, VideoJob
+from prefect_grok_video.operations import JobRequest
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
 from prefect_grok_video.settings import (
     DEFAULT_BASE_URL,
@@ -103,6 +104,42 @@ class GrokVideoClient:
         if self._runner.running:
             self._runner.run(self._async.aclose())
             self._runner.stop()
+
+    def submit(self, request: JobRequest, *, preflight: bool = True) -> str:
+        """See `AsyncGrokVideoClient.submit`."""
+        return self._runner.run(self._async.submit(request, preflight=preflight))
+
+    def submit_generation(
+        self,
+        *,
+        prompt: str,
+        image: str | ImageInput | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        model: str | None = None,
+        preflight: bool = True,
+    ) -> str:
+        """See `AsyncGrokVideoClient.submit_generation`."""
+        return self._runner.run(
+            self._async.submit_generation(
+                prompt=prompt, image=image, duration=duration, aspect_ratio=aspect_ratio,
+                resolution=resolution, model=model, preflight=preflight,
+            )
+        )  # fmt: skip
+
+    def submit_edit(
+        self,
+        *,
+        video: str | VideoInput,
+        prompt: str,
+        model: str | None = None,
+        preflight: bool = True,
+    ) -> str:
+        """See `AsyncGrokVideoClient.submit_edit`."""
+        return self._runner.run(
+            self._async.submit_edit(video=video, prompt=prompt, model=model, preflight=preflight)
+        )
 
     def submit_extension(
         self,

@@ -1,12 +1,16 @@
-"""Make the demo's small H.264 clips in `examples/clips/`: `python scripts/make_example_clips.py`.
+"""Make the demo's small H.264 clips in `examples/clips/` and its still in `examples/stills/`:
+`python scripts/make_example_clips.py`.
 
 Each clip is drawn frame by frame in pure Python (no numpy) and encoded with PyAV's libx264:
-320x180, 3 to 6 seconds, a few tens of KB, and accepted by the service's input rules.
+320x180, 3 to 6 seconds, a few tens of KB, and accepted by the service's input rules. The still
+(for image-to-video) is a 320x180 PNG written with zlib.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +19,7 @@ import av
 
 WIDTH, HEIGHT = 320, 180
 CLIPS = Path(__file__).resolve().parents[1] / "examples" / "clips"
+STILLS = CLIPS.parent / "stills"
 
 #: A frame as three planes (Y at full size, U and V at half size), each a list of byte rows.
 Planes = tuple[list[bytes], list[bytes], list[bytes]]
@@ -161,12 +166,50 @@ def make_clip(path: Path, draw: Callable[[float], Planes], seconds: float, fps: 
     return path
 
 
+def harbour(x: int, y: int) -> tuple[int, int, int]:
+    """A harbour at dusk, as RGB: sky, a jetty, two hulls on the water."""
+    horizon = HEIGHT * 0.55
+    if y < horizon:
+        r, g, b = _mix((40, 50, 110), (250, 160, 90), y / horizon)
+    else:
+        shimmer = 12 * math.sin(x / 9 + y / 3)
+        r, g, b = _mix((30, 60, 100), (10, 25, 50), (y - horizon) / (HEIGHT - horizon))
+        r, g, b = r + shimmer, g + shimmer, b + shimmer
+    for left, right in ((70, 130), (190, 260)):  # two hulls, riding on the horizon
+        if left <= x <= right and horizon - 10 <= y <= horizon + 4:
+            r, g, b = (60, 35, 25)
+    if 0 <= x <= 40 and horizon - 4 <= y <= horizon:  # the jetty
+        r, g, b = (90, 70, 50)
+    return tuple(max(0, min(255, round(c))) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def make_png(path: Path, pixel: Callable[[int, int], tuple[int, int, int]]) -> Path:
+    """Write an 8-bit RGB PNG of `pixel(x, y)` over the frame."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + bytes(c for x in range(WIDTH) for c in pixel(x, y)) for y in range(HEIGHT)
+    )
+    header = struct.pack(">IIBBBBB", WIDTH, HEIGHT, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+    return path
+
+
 def main() -> None:
-    """Write every scene to `examples/clips/<name>.mp4` and print its size."""
+    """Write every scene to `examples/clips/<name>.mp4`, the still, and print their sizes."""
     CLIPS.mkdir(exist_ok=True)
     for name, (draw, seconds, fps) in SCENES.items():
         path = make_clip(CLIPS / f"{name}.mp4", draw, seconds, fps)
         print(f"{path.relative_to(CLIPS.parent)}: {seconds:g} s, {path.stat().st_size:,} bytes")
+    STILLS.mkdir(exist_ok=True)
+    path = make_png(STILLS / "harbour.png", harbour)
+    print(f"{path.relative_to(CLIPS.parent)}: {path.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

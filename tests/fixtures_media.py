@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import os
 import random
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -290,3 +292,30 @@ def empty_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def audio_only_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3 s MP4 with an AAC audio track and no video track."""
     return make_audio_mp4(tmp_path_factory.mktemp("audio") / "audio.mp4")
+
+
+def png(width: int = 8, height: int = 6) -> bytes:
+    """A tiny real RGB PNG, written with zlib and struct."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\x00" + bytes([40, 120, 200]) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+@functools.cache
+def jpeg(width: int = 32, height: int = 24) -> bytes:
+    """A tiny real JPEG, encoded with PyAV's MJPEG encoder."""
+    context = av.CodecContext.create("mjpeg", "w")
+    context.width, context.height, context.pix_fmt = width, height, "yuvj420p"
+    context.time_base = Fraction(1, 25)
+    frame = av.VideoFrame(width, height, "yuvj420p")
+    for plane in frame.planes:
+        plane.update(bytes([100]) * plane.buffer_size)
+    return b"".join(bytes(packet) for packet in context.encode(frame) + context.encode(None))

@@ -30,10 +30,9 @@ def chunked(monkeypatch) -> list[dict]:
 
     async def run_deployment(name: str, *, parameters: dict, flow_run_name: str, **_: object):
         started.append(parameters)
-        first, last = (int(n) for n in parameters["rows"].split("-"))
         items = [
             ItemResult(id=f"r{n}", row=n, status="succeeded", source="https://cdn.test/x.mp4")
-            for n in range(first, last + 1)
+            for n in chunks.parse_rows(parameters["rows"])
         ]
         when = datetime.now(timezone.utc)
         report = RunReport(
@@ -52,7 +51,7 @@ async def test_a_chunked_report_shows_the_manifest_without_its_password(prefect_
                                               for n in range(1, 6)))  # fmt: skip
     state = await extend_videos(manifest, chunk_size=2, return_state=True)
     report = await state.aresult()
-    assert [c["rows"] for c in chunked] == ["1-2", "3-4", "5-5"]
+    assert [c["rows"] for c in chunked] == ["1-2", "3-4", "5"]
     assert [item.row for item in report.items] == [1, 2, 3, 4, 5]
     assert report.manifest == "memory://reader:***@bucket/manifest.csv"
     async with get_client() as client:
@@ -65,3 +64,29 @@ async def test_a_chunked_report_shows_the_manifest_without_its_password(prefect_
     for artifact in artifacts:
         assert PASSWORD not in json.dumps(artifact.data) + (artifact.description or "")
     assert PASSWORD not in report.model_dump_json()
+
+
+def test_chunks_never_split_a_chain():
+    rows = [
+        {"id": "a", "video": "x.mp4"}, {"id": "b", "video": "@a"}, {"id": "c", "video": "y.mp4"},
+        {"id": "d", "video": "@b"}, {"video": "z.mp4"}, {"id": "f", "video": "@row-5"},
+        {"id": "g", "video": "@nobody"},
+    ]  # fmt: skip
+    # a chain longer than a chunk stays whole; the others fill chunks up to their size
+    assert chunks.chunk_rows(rows, 2) == [[1, 2, 4], [3], [5, 6], [7]]
+    assert chunks.chunk_rows(rows, 10) == [[1, 2, 3, 4, 5, 6, 7]]
+    assert [chunks.format_rows(c) for c in chunks.chunk_rows(rows, 3)] == ["1-2,4", "3,5-6", "7"]
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [("7", [7]), (" 11 - 13 ", [11, 12, 13]), ("1-2,9,4-5", [1, 2, 9, 4, 5])],
+)
+def test_rows_are_read_as_written(text, numbers):
+    assert chunks.parse_rows(text) == numbers
+
+
+@pytest.mark.parametrize("text", ["", "0", "3-2", "1,", "a-b", "1-2-3"])
+def test_rows_that_are_not_rows_are_refused(text):
+    with pytest.raises(ValueError, match="rows must"):
+        chunks.parse_rows(text)

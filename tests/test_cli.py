@@ -128,7 +128,8 @@ def test_validate_names_an_unknown_column_and_the_closest_known_one(tmp_path):
     done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     problem = (
-        "duraton: unknown column (known columns: id, video, prompt, duration, model): "
+        "duraton: unknown column (known columns: id, action, video, image, prompt, duration, "
+        "aspect_ratio, resolution, model): "
         "did you mean 'duration'?"
     )
     assert done.stdout.splitlines() == [
@@ -321,7 +322,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     )
     assert code == 0, shown
     assert emulator.state.accepted == 2
-    assert "extending" in shown and "2/2" in shown  # the progress bar
+    assert "running" in shown and "2/2" in shown  # the progress bar
     assert "[1/2]" not in shown  # not the line progress
     for word in ("Traceback", "ERROR", "WARNING"):
         assert word not in shown, shown
@@ -375,21 +376,26 @@ def test_run_writes_to_file_urls_and_obeys_the_download_limit(tmp_path, emulator
 
 
 @pytest.mark.slow
-def test_demo_extends_the_bundled_examples(tmp_path):
+def test_demo_runs_the_bundled_examples(tmp_path):
     env = cli_environment(tmp_path / "prefect-home")  # default polls: the demo as a user sees it
     output = tmp_path / "demo"
     done = run_cli("demo", "--output", str(output), env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     report = json.loads((output / "report.json").read_text())
-    ids = [item["id"] for item in report["items"]]
-    assert ids == ["sunrise", "skyline-reveal", "skyline-night", "ocean", "aurora"]
+    items = {item["id"]: item for item in report["items"]}
+    assert list(items) == ["sunrise", "ocean-storm", "harbour", "lighthouse", "lighthouse-night"]
     assert report["totals"]["succeeded"] == 5
-    for id in ids:
-        video = output / f"{id}.mp4"
-        with open(video, "rb") as f:
+    seconds = {}
+    for id in items:
+        with open(output / f"{id}.mp4", "rb") as f:
             info = probe(f)
-        assert info.codec == "avc1" and info.duration and info.duration > 5, video
+        assert info.codec == "avc1" and info.duration, id
+        seconds[id] = round(info.duration)
+    # extend: 4 s clip + 6; edit: as long as its 4 s clip; generate: as asked; the chain: 6 + 4
+    assert seconds == {"sunrise": 10, "ocean-storm": 4, "harbour": 5, "lighthouse": 6,
+                       "lighthouse-night": 10}  # fmt: skip
+    assert items["lighthouse-night"]["upstream"] == "lighthouse"
     assert f"Report: {output / 'report.json'}" in done.stdout
     assert f"Videos: {output}" in done.stdout
     assert "prefect server start" in done.stdout
@@ -405,8 +411,13 @@ def test_the_bundled_examples_are_copied_and_valid(tmp_path):
     assert sorted(p.name for p in (tmp_path / "input" / "clips").iterdir()) == [
         "aurora.mp4", "ocean.mp4", "skyline.mp4", "sunrise.mp4"
     ]  # fmt: skip
+    assert [p.name for p in (tmp_path / "input" / "stills").iterdir()] == ["harbour.png"]
     checked = load_manifest(manifest)
     assert len(checked.rows) == 5 and not checked.invalid
+    # one row of each action, a generation from a still, and a chain
+    assert {row.action for row in checked.valid} == {"generate", "edit", "extend"}
+    assert any(row.image is not None for row in checked.valid)
+    assert [row.upstream for row in checked.valid if row.upstream] == ["lighthouse"]
 
 
 def _item(number: int, status: str = "succeeded") -> ItemResult:

@@ -215,6 +215,7 @@ def test_readme_client_example_runs_against_the_emulator(emulator, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "succeeded"
     assert (tmp_path / "out" / "skyline-extended.mp4").stat().st_size > 0
+    assert [r.action for r in emulator.state.submissions] == ["extend", "generate", "edit"]
 
 
 @pytest.mark.slow

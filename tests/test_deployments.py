@@ -305,9 +305,11 @@ def test_the_ui_form_of_extend_videos():
     assert {"type": "string"} in options
     rows = next(o for o in options if o.get("type") == "array")["items"]["$ref"].split("/")[-1]
     row_form = schema["definitions"][rows]
-    assert set(row_form["required"]) == {"video", "prompt"}
-    assert row_form["properties"]["duration"]["minimum"] == 2
-    assert row_form["properties"]["duration"]["maximum"] == 10
+    assert set(row_form["required"]) == {"prompt"}
+    # each row picks its action from a list; the widest duration range of any action is shown
+    assert row_form["properties"]["action"]["enum"] == ["generate", "edit", "extend"]
+    assert row_form["properties"]["duration"]["minimum"] == 1
+    assert row_form["properties"]["duration"]["maximum"] == 15
     # the credentials: a block picker
     block = properties["credentials"]["anyOf"][0]["$ref"].split("/")[-1]
     assert schema["definitions"][block]["block_type_slug"] == "grok-video-credentials"

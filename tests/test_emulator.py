@@ -12,7 +12,7 @@ import signal
 import struct
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import av
 import httpx
 import pytest
 from fixtures_cli import cli_command
-from fixtures_media import data_url, sha256_key
+from fixtures_media import data_url, jpeg, png, sha256_key
 
 from prefect_grok_video.cli import _emulator_config, build_parser, main
 from prefect_grok_video.emulator import (
@@ -31,9 +31,10 @@ from prefect_grok_video.emulator import (
     create_app,
 )
 from prefect_grok_video.emulator.app import retry_after_value
-from prefect_grok_video.emulator.mp4gen import load_gop, make_mp4
+from prefect_grok_video.emulator.mp4gen import flat_gop, load_gop, make_mp4
 from prefect_grok_video.errors import PreflightError
-from prefect_grok_video.mp4 import preflight
+from prefect_grok_video.mp4 import preflight, probe
+from prefect_grok_video.operations import MODELS
 
 Factory = Callable[..., EmulatorServer]
 JOB_CODES = [
@@ -80,14 +81,24 @@ def api(server: EmulatorServer, **kwargs: Any) -> httpx.Client:
     return httpx.Client(base_url=server.base_url, headers=server.headers, timeout=10, **kwargs)
 
 
-def submit(client: httpx.Client, **fields: Any) -> httpx.Response:
-    body = {"model": "grok-imagine-video", "prompt": "the camera pans left", "video": URL}
+ROUTES = {"generate": "videos/generations", "edit": "videos/edits", "extend": "videos/extensions"}
+
+
+def send(client: httpx.Client, action: str, **fields: Any) -> httpx.Response:
+    """Submit `action` with a default body (a `video` URL but to generate); `...` drops a field."""
+    body = {"model": "grok-imagine-video", "prompt": "the camera pans left"}
+    if action != "generate":
+        body["video"] = URL
     body.update(fields)
-    return client.post("/videos/extensions", json={k: v for k, v in body.items() if v is not ...})
+    return client.post(f"/{ROUTES[action]}", json={k: v for k, v in body.items() if v is not ...})
 
 
-def submit_id(client: httpx.Client, **fields: Any) -> str:
-    response = submit(client, **fields)
+def submit(client: httpx.Client, **fields: Any) -> httpx.Response:
+    return send(client, "extend", **fields)
+
+
+def submit_id(client: httpx.Client, action: str = "extend", **fields: Any) -> str:
+    response = send(client, action, **fields)
     assert response.status_code == 200, response.text
     request_id = response.json()["request_id"]
     assert re.fullmatch(r"req_[0-9a-f]+", request_id)
@@ -107,6 +118,13 @@ def wait(client: httpx.Client, request_id: str, timeout: float = 5.0) -> dict[st
 
 
 URL = "https://example.com/clip.mp4"
+STILL_URL = "https://example.com/still.jpg"
+
+
+def frame_size_of(client: httpx.Client, url: str) -> tuple[int | None, int | None, float | None]:
+    """(width, height, seconds) of the MP4 at `url`, from its headers."""
+    info = probe(io.BytesIO(client.get(url).content))
+    return info.width, info.height, info.duration
 
 
 # -- results: mp4gen ------------------------------------------------------------------------
@@ -138,6 +156,22 @@ def test_generated_mp4_bytes_differ_per_tag_and_asset_is_small() -> None:
     assert load_gop().fps == 10
     with pytest.raises(ValueError):
         make_mp4(0)
+
+
+@pytest.mark.parametrize(("width", "height"), [(854, 480), (480, 854), (1920, 1080), (64, 64)])
+def test_flat_mp4_of_any_frame_size_decodes_strictly(width: int, height: int) -> None:
+    data = make_mp4(2.5, tag="req_size", size=(width, height))
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"err_detect": "explode"}
+        frames = list(container.decode(stream))
+    assert len(frames) == 25 and {(f.width, f.height) for f in frames} == {(width, height)}
+    info = preflight(io.BytesIO(data), len(data))
+    assert (info.width, info.height, info.duration) == (width, height, 2.5)
+    assert len(data) < 30_000  # a flat frame is about a byte a macroblock
+    assert make_mp4(3, size=(160, 90)) == make_mp4(3)  # the asset's own size: the test card
+    with pytest.raises(ValueError):
+        flat_gop(853, 480)
 
 
 # -- authentication -------------------------------------------------------------------------
@@ -464,6 +498,250 @@ def test_invalid_arguments_fail_asynchronously(
     assert emulator.state.submissions[0].outcome == "failed"
 
 
+# -- three operations -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[EmulatorServer]:
+    """One quick emulator for the many small tests that look only at their own requests."""
+    with EmulatorServer(EmulatorConfig(latency=0, submit_rate=None)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(shared: EmulatorServer) -> Iterator[httpx.Client]:
+    """A client of `shared` (one connection pool: making a client costs tens of ms)."""
+    with api(shared) as client:
+        yield client
+
+
+def test_every_route_takes_media_as_a_string_or_an_object_and_records_it(
+    emulator_factory: Factory,
+) -> None:
+    server = emulator_factory(latency=0)
+    cases = [
+        ("generate", {}, {}),
+        ("generate", {"image": STILL_URL}, {"image": "string"}),
+        ("generate", {"image": {"url": STILL_URL, "detail": "high"}}, {"image": "object"}),
+        ("edit", {"video": URL}, {"video": "string"}),
+        ("edit", {"video": {"url": URL}}, {"video": "object"}),
+        ("extend", {"video": URL, "duration": 2}, {"video": "string"}),
+        ("extend", {"video": {"url": URL, "name": "clip"}, "duration": 2}, {"video": "object"}),
+    ]
+    with api(server) as client:
+        ids = [submit_id(client, action, **fields) for action, fields, _ in cases]
+        answers = [wait(client, request_id) for request_id in ids]
+        stats = client.get("/_emulator/stats").json()
+    assert [a["status"] for a in answers] == ["done"] * len(cases), answers
+    records = server.state.submissions
+    for (action, fields, media), record, sent in zip(
+        cases, records, stats["submissions"], strict=True
+    ):
+        assert (record.action, record.route, record.media) == (action, ROUTES[action], media)
+        expected = {"model": "grok-imagine-video", "prompt": "the camera pans left"}
+        expected.update({k: v for k, v in fields.items() if k not in ("video", "image")})
+        assert record.fields == expected
+        assert sent == {**vars(record), "fields": expected, "media": media}
+    assert [a["video"]["duration"] for a in answers] == [8, 8, 8, 5, 5, 7, 7]
+    assert [r.duration for r in records] == [8, 8, 8, None, None, 2, 2]
+    assert records[0].input_key.startswith("prompt:sha256:")
+    assert records[1].input_key == records[2].input_key == STILL_URL
+    assert server.state.accepted_by_input[URL] == 4
+
+
+@pytest.mark.parametrize("route", ROUTES.values())
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"video": ["x"]}, "`video` must be a string or an object with a string `url`"),
+        ({"video": {"uri": URL}}, "`video` must be a string"),
+        ({"video": {"url": 5}}, "`video` must be a string"),
+        ({"image": 5}, "`image` must be a string"),
+        ({"image": [{"url": STILL_URL}]}, "`image` must be a string"),
+        ({"prompt": ...}, "Missing required field `prompt`"),
+    ],
+)
+def test_other_media_shapes_and_missing_fields_are_400_on_every_route(
+    shared: EmulatorServer,
+    client: httpx.Client,
+    route: str,
+    fields: dict[str, Any],
+    fragment: str,
+) -> None:
+    body = {"prompt": "p", "video": URL, **fields}
+    accepted = shared.state.accepted
+    response = client.post(f"/{route}", json={k: v for k, v in body.items() if v is not ...})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request" and fragment in response.json()["error"]
+    assert shared.state.accepted == accepted
+
+
+@pytest.mark.parametrize("action", ["edit", "extend"])
+def test_edit_and_extend_without_video_are_400(
+    shared: EmulatorServer, client: httpx.Client, action: str
+) -> None:
+    accepted = shared.state.accepted
+    response = send(client, action, video=...)
+    null = send(client, action, video=None)
+    for answer in (response, null):
+        assert answer.status_code == 400 and "Missing required field `video`" in answer.text
+    assert shared.state.accepted == accepted
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "code", "fragment"),
+    [
+        ("extend", {"resolution": "720p"}, "invalid_argument", "does not accept resolution"),
+        ("edit", {"duration": 5}, "invalid_argument", "Video editing does not accept duration"),
+        ("edit", {"aspect_ratio": "1:1"}, "invalid_argument", "does not accept aspect_ratio"),
+        ("edit", {"resolution": "480p"}, "invalid_argument", "does not accept resolution"),
+        ("edit", {"image": STILL_URL}, "invalid_argument", "does not accept image"),
+        ("extend", {"image": STILL_URL}, "invalid_argument", "does not accept image"),
+        ("generate", {"video": URL}, "invalid_argument", "Video generation does not accept video"),
+        ("generate", {"duration": 0}, "invalid_argument", "Invalid duration 0: it must be a whole "
+         "number of seconds from 1 to 15"),
+        ("generate", {"duration": 16}, "invalid_argument", "Invalid duration 16"),
+        ("generate", {"duration": 2.5}, "invalid_argument", "Invalid duration 2.5"),
+        ("extend", {"duration": 1}, "invalid_argument", "from 2 to 10"),
+        ("generate", {"aspect_ratio": "5:4"}, "invalid_argument", "Invalid aspect_ratio '5:4'"),
+        ("generate", {"resolution": "4k"}, "invalid_argument", "Invalid resolution '4k'"),
+        ("generate", {"resolution": "1080p"}, "failed_precondition",
+         "The model 'grok-imagine-video' does not support resolution '1080p'; it offers "
+         "480p, 720p"),
+        ("generate", {"prompt": " "}, "invalid_argument", "Prompt cannot be empty"),
+        ("generate", {"image": data_url(b"GIF89a" + bytes(20), "image/gif")}, "invalid_argument",
+         "Invalid image: the still is GIF; the service takes PNG or JPEG"),
+        ("generate", {"image": {"url": data_url(b"just some text", "image/png")}},
+         "invalid_argument", "the still is not an image"),
+        ("generate", {"image": data_url(clip(3.0), "image/png")}, "invalid_argument",
+         "a video, not a still"),
+        ("generate", {"image": "data:image/png;base64,@@"}, "invalid_argument", "not valid base64"),
+        ("generate", {"image": "file-abc123"}, "invalid_argument", "expected a public http(s) URL"),
+        ("edit", {"video": data_url(clip(10.0))}, "invalid_argument",
+         "the video is 10 s long; the service accepts 1 to 8.7 s"),
+        ("edit", {"video": {"url": data_url(b"not a video")}}, "invalid_argument", "not an MP4"),
+    ],
+)  # fmt: skip
+def test_what_the_service_refuses_fails_the_job(
+    shared: EmulatorServer,
+    client: httpx.Client,
+    action: str,
+    fields: dict[str, Any],
+    code: str,
+    fragment: str,
+) -> None:
+    request_id = submit_id(client, action, **fields)
+    body = wait(client, request_id)
+    assert body["status"] == "failed", body
+    assert body["error"]["code"] == code and fragment in body["error"]["message"]
+    assert shared.state.get_job(request_id).error_code == code
+
+
+def test_stills_are_told_apart_by_content(shared: EmulatorServer, client: httpx.Client) -> None:
+    still_png, still_jpeg = png(), jpeg()
+    # The declared media type does not matter: the bytes do.
+    by_png = submit_id(client, "generate", image=data_url(still_png, "image/jpeg"))
+    by_jpeg = submit_id(client, "generate", image={"url": data_url(still_jpeg, "image/png")})
+    answers = [wait(client, request_id) for request_id in (by_png, by_jpeg)]
+    assert [a["status"] for a in answers] == ["done", "done"], answers
+    keys = [shared.state.get_job(request_id).input_key for request_id in (by_png, by_jpeg)]
+    assert keys == [sha256_key(d) for d in (still_png, still_jpeg)]
+    assert "base64" not in json.dumps(shared.state.stats())
+
+
+@pytest.mark.parametrize(
+    ("fields", "size", "seconds"),
+    [
+        ({}, (854, 480), 8),
+        ({"duration": 3, "aspect_ratio": "16:9", "resolution": "480p"}, (854, 480), 3),
+        ({"duration": 2, "aspect_ratio": "9:16", "resolution": "720p"}, (720, 1280), 2),
+        ({"duration": 1, "aspect_ratio": "4:3", "image": STILL_URL}, (640, 480), 1),
+        ({"duration": 1, "aspect_ratio": "2:3", "resolution": "1080p",
+          "model": "grok-imagine-video-1.5"}, (1080, 1620), 1),
+    ],
+)  # fmt: skip
+def test_generation_lasts_its_duration_in_the_frame_size_asked(
+    client: httpx.Client, fields: dict[str, Any], size: tuple[int, int], seconds: int
+) -> None:
+    done = wait(client, submit_id(client, "generate", **fields))
+    assert done["status"] == "done" and done["model"] == fields.get("model", "grok-imagine-video")
+    assert done["video"]["duration"] == seconds
+    assert done["usage"] == {"cost_in_usd_ticks": round(seconds * 0.05 / 1e-10)}
+    assert frame_size_of(client, done["video"]["url"]) == (*size, seconds)
+
+
+def test_edit_keeps_the_input_length_and_size(client: httpx.Client) -> None:
+    by_data = wait(client, submit_id(client, "edit", video={"url": data_url(clip(2.5))}))
+    by_url = wait(client, submit_id(client, "edit", video=URL))
+    data = client.get(by_data["video"]["url"]).content
+    assert by_data["video"]["duration"] == 2.5 and by_url["video"]["duration"] == 5
+    assert decode(data) == (pytest.approx(2.5, abs=0.1), 25)
+    assert probe(io.BytesIO(data)).width == 64  # the input's 64x64
+    assert frame_size_of(client, by_url["video"]["url"]) == (160, 90, 5)  # size unknown: default
+    assert by_data["usage"] == {"cost_in_usd_ticks": round(2.5 * 0.05 / 1e-10)}
+
+
+def test_chains_read_the_length_of_the_emulators_own_results(client: httpx.Client) -> None:
+    generated = wait(client, submit_id(client, "generate", duration=4))["video"]["url"]
+    long = wait(client, submit_id(client, "generate", duration=10, aspect_ratio="1:1"))
+    extended = wait(client, submit_id(client, video=generated, duration=3))
+    edited = wait(client, submit_id(client, "edit", video={"url": generated}))
+    long_extended = wait(client, submit_id(client, video=long["video"]["url"], duration=5))
+    too_long = wait(client, submit_id(client, "edit", video=long["video"]["url"]))
+    longest = wait(client, submit_id(client, video=long_extended["video"]["url"]))
+    past_the_cap = wait(client, submit_id(client, video=longest["video"]["url"]))
+    assert extended["video"]["duration"] == 7  # 4 s generated + 3 s, not the assumed 5 s + 3
+    assert frame_size_of(client, extended["video"]["url"]) == (854, 480, 7)
+    assert edited["video"]["duration"] == 4
+    assert long_extended["video"]["duration"] == 15 and longest["video"]["duration"] == 21
+    assert frame_size_of(client, long_extended["video"]["url"]) == (480, 480, 15)
+    for refused, fragment in (
+        (too_long, "the video is 10 s long; the service accepts 1 to 8.7 s"),
+        (past_the_cap, "the video is 21 s long; the service accepts 2 to 15 s"),
+    ):
+        assert refused["error"]["code"] == "invalid_argument", refused
+        assert fragment in refused["error"]["message"]
+
+
+def test_a_result_url_that_cannot_be_fetched_fails_the_chain(emulator_factory: Factory) -> None:
+    server = emulator_factory(latency=0, url_ttl=0.3)
+    with api(server) as client:
+        url = wait(client, submit_id(client, "generate", duration=3))["video"]["url"]
+        pending = submit_id(client, "generate", prompt="slow #latency=30")
+        base = url.split("?")[0]
+        inputs = [
+            base + "?token=guess",
+            f"{server.url}/files/req_unknown.mp4?token=x",
+            f"{server.url}/files/{pending}.mp4",
+        ]
+        refused = [wait(client, submit_id(client, video=video)) for video in inputs]
+        time.sleep(0.35)
+        expired = wait(client, submit_id(client, "edit", video=url))
+    for body in (*refused, expired):
+        assert body["status"] == "failed" and body["error"]["code"] == "invalid_argument"
+        assert "the video URL cannot be fetched" in body["error"]["message"]
+    assert "expired" in expired["error"]["message"]
+    assert server.state.downloads == {}  # reading a result as an input is not a download
+
+
+@pytest.mark.parametrize("action", ["generate", "edit"])
+def test_seeded_faults_are_the_same_on_the_new_routes(
+    emulator_factory: Factory, action: str
+) -> None:
+    knobs = {"p_submit_5xx": 0.4, "p_first_attempt_unavailable": 0.5, "latency": 0, "seed": 7}
+    runs = []
+    for _ in range(2):
+        server = emulator_factory(**knobs)
+        with api(server) as client:
+            statuses = [send(client, action, prompt=f"p{i}").status_code for i in range(16)]
+            outcomes = [record.error_code for record in server.state.submissions]
+        runs.append((statuses, outcomes))
+    assert runs[0] == runs[1]
+    statuses, outcomes = runs[0]
+    assert {200, *(s for s in statuses if s >= 500)} == set(statuses) and len(set(statuses)) > 1
+    assert {None, "service_unavailable"} == set(outcomes)
+
+
 def test_too_short_and_wrong_container_inputs_say_what_was_found(emulator: EmulatorServer) -> None:
     webm_like = b"\x1a\x45\xdf\xa3" + b"\x00" * 60
     with api(emulator) as client:
@@ -753,7 +1031,12 @@ def test_config_validation() -> None:
     config = EmulatorConfig()
     assert (config.latency, config.submit_rate, config.submit_burst) == (3.0, 1.0, 1)
     assert config.url_ttl == 86400 and config.max_body_bytes == 1024**3
-    assert config.models == ("grok-imagine-video",)
+    assert config.models == tuple(MODELS) and config.models[0] == "grok-imagine-video"
+    assert (config.default_aspect_ratio, config.default_resolution) == ("16:9", "480p")
+    with pytest.raises(ValueError):
+        EmulatorConfig(default_aspect_ratio="5:4")
+    with pytest.raises(ValueError):
+        EmulatorConfig(default_resolution="4k")
     assert config.replace(latency=1).latency == 1
 
 
@@ -781,6 +1064,13 @@ def test_cli_config_file_flags_and_set(tmp_path: Path) -> None:
 def test_cli_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "emulator" in capsys.readouterr().out
+
+
+def test_cli_emulator_help_lists_the_routes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    text = capsys.readouterr().out
+    assert all(route in text for route in ROUTES.values()) and "videos/{request_id}" in text
 
 
 def test_cli_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,7 +159,7 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
 
     names = {run.name for run in task_runs}
     for row_id in ("local", "url", "retried", "moderated"):
-        assert {f"submit-{row_id}", f"wait-{row_id}"} <= names
+        assert {f"extend-{row_id}", f"wait-{row_id}"} <= names
     assert {"download-local", "download-url", "download-retried"} <= names
     assert not any(name.endswith("too-long") for name in names)
 

@@ -16,7 +16,7 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
-from fixtures_media import data_url, sha256_key
+from fixtures_media import data_url, png, sha256_key
 
 from prefect_grok_video.errors import GrokVideoError, ManifestError
 from prefect_grok_video.inputs import MAX_PROMPT_CHARS
@@ -74,7 +74,7 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     writer.writerow([" ID ", "Video", "PROMPT ", "duration", " Model", " "])
     for row in rows:
         out.write("\r\n")  # a blank line before each row
-        cells = [row.get(name, "") for name in FIELDS]
+        cells = [row.get(name, "") for name in ("id", "video", "prompt", "duration", "model")]
         writer.writerow([f" {cell} " if cell != "" else "" for cell in cells] + ["ignored"])
     return out.getvalue()
 
@@ -344,7 +344,9 @@ def test_a_csv_without_a_video_column_still_checks_the_rest(root):
     (row,) = manifest.rows
     assert [p.field for p in row.problems] == ["video", "prompt", "duration"]
     assert row.problems[0].message == (
-        "missing: the manifest has no 'video' column (columns: id, prompt, duration)"
+        "missing: the manifest has no 'video' column (columns: id, prompt, duration); give "
+        "a path, an http(s) URL, a data URL, file_id:<id> or @<id> (another row's result) "
+        "for each row that edits or extends a clip"
     )
 
 
@@ -441,10 +443,10 @@ def test_an_unknown_csv_column_makes_every_row_invalid_like_a_missing_one(root):
 @pytest.mark.parametrize(
     ("suffix", "content", "word"),
     [
-        (".csv", f"video,prompt,action\n{URL.format('a')},go,extend\n", "column"),
-        (".json", json.dumps([{"video": URL.format("a"), "prompt": "go", "action": "extend"}]),
+        (".csv", f"video,prompt,colour\n{URL.format('a')},go,red\n", "column"),
+        (".json", json.dumps([{"video": URL.format("a"), "prompt": "go", "colour": "red"}]),
          "key"),
-        (".yml", "- video: https://cdn.test/a.mp4\n  prompt: go\n  action: extend\n", "key"),
+        (".yml", "- video: https://cdn.test/a.mp4\n  prompt: go\n  colour: red\n", "key"),
     ],
     ids=["csv", "json", "yaml"],
 )  # fmt: skip
@@ -453,7 +455,7 @@ def test_a_column_no_field_resembles_is_named_with_the_known_ones(root, suffix, 
     assert isinstance(row, InvalidRow), row
     assert row.problems == (
         RowProblem(
-            "action",
+            "colour",
             f"unknown {word} (known {word}s: {KNOWN}): rename it to one of them or remove it",
         ),
     )
@@ -803,19 +805,19 @@ def test_read_rows_gives_raw_rows_base_folder_and_description(root):
     assert [p.field for p in rows[1].problems] == ["row"]
     inline, base_dir, description = read_rows([ManifestRow(video="v", prompt="p"), {"ID": "x"}])
     assert (base_dir, description) == (None, "inline (2 rows)")
-    assert inline == [
-        {"id": None, "video": "v", "prompt": "p", "duration": 6, "model": None},
-        {"id": "x"},
-    ]
+    assert inline == [{"action": "extend", "video": "v", "prompt": "p"}, {"id": "x"}]
     assert read_rows([{"video": "v"}])[2] == "inline (1 row)"
 
 
 def test_manifest_row_schema_shows_the_range_but_does_not_enforce_it(root, monkeypatch):
     schema = ManifestRow.model_json_schema()
-    assert schema["required"] == ["video", "prompt"]
+    assert schema["required"] == ["prompt"]
     duration = schema["properties"]["duration"]
-    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 2, 10)
-    assert duration["default"] == 6
+    # the widest range of any action (generate: 1-15); each action's is checked per row
+    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 1, 15)
+    assert duration["default"] is None
+    assert schema["properties"]["action"]["enum"] == ["generate", "edit", "extend"]
+    assert schema["properties"]["action"]["default"] == "extend"
     for name in FIELDS:
         assert schema["properties"][name]["description"].endswith(".")
     rows = [
@@ -862,4 +864,147 @@ def test_a_row_range_keeps_ids_numbers_and_duplicates_of_the_whole_manifest(tmp_
     # rows outside the range are not read: the missing file of row 5 is not reported
     assert load_manifest(manifest, rows=(1, 2)).invalid == ()
     with pytest.raises(ValueError, match="rows must be"):
-        load_manifest(manifest, rows=(3, 2))
+        load_manifest(manifest, rows=[0, 2])
+
+
+# -- actions and chains ---------------------------------------------------------------------
+
+
+def test_each_action_takes_its_own_fields_with_its_defaults(root, monkeypatch):
+    monkeypatch.chdir(root)
+    (root / "still.png").write_bytes(png(16, 9))
+    generate, image_to_video, edit, extend = load_manifest([
+        {"id": "g", "action": "generate", "prompt": "a fox", "aspect_ratio": "9:16"},
+        {"id": "i", "action": "Generate ", "prompt": "it moves", "image": "still.png",
+         "duration": 12, "resolution": "720p"},
+        {"id": "e", "action": "edit", "video": "clips/a.mp4", "prompt": "at night"},
+        {"id": "x", "video": "clips/b.mp4", "prompt": "on"},
+    ]).rows  # fmt: skip
+    assert (generate.action, generate.duration, generate.aspect_ratio, generate.video) == (
+        "generate",
+        8,
+        "9:16",
+        None,
+    )
+    assert generate.output_seconds == 8 and generate.source == ""
+    assert (image_to_video.duration, image_to_video.resolution) == (12, "720p")
+    assert image_to_video.image is not None and image_to_video.image_source == "still.png"
+    assert image_to_video.image_fingerprint == sha256_key(root / "still.png")
+    assert (edit.duration, edit.input_seconds, edit.output_seconds) == (None, 3.0, 3.0)
+    assert (extend.action, extend.duration, extend.output_seconds) == ("extend", 6, 10.0)
+    # the same prompt and fields as another action is another job
+    assert len({row.identity for row in (generate, image_to_video, edit, extend)}) == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"action": "generate", "video": "clips/a.mp4"}, "video", "generate takes no video"),
+        ({"action": "edit", "video": "clips/a.mp4", "image": "x.png"}, "image",
+         "only generate starts from a still"),
+        ({"action": "edit", "video": "clips/a.mp4", "duration": 5}, "duration",
+         "an edit is as long as its input"),
+        ({"video": "clips/a.mp4", "resolution": "720p"}, "resolution", "extend takes no"),
+        ({"action": "generate", "duration": 16}, "duration", "from 1 to 15 seconds, got 16"),
+        ({"action": "generate", "duration": 0}, "duration", "from 1 to 15 seconds, got 0"),
+        ({"video": "clips/a.mp4", "duration": 1}, "duration", "from 2 to 10 seconds, got 1"),
+        ({"action": "generate", "aspect_ratio": "21:9"}, "aspect_ratio", "got '21:9'"),
+        ({"action": "generate", "resolution": "1080p"}, "resolution",
+         "grok-imagine-video offers these"),
+        ({"action": "edit", "video": "clips/long.mp4"}, "video",
+         "20 s long; the service accepts 1 to 8.7 s: trim it (what edit accepts)"),
+        ({"action": "edit"}, "video", "edit needs a clip"),
+        ({"action": "edit", "video": "file_id:file-1"}, "video", "Files API id"),
+        ({"action": "extend", "video": "@"}, "video", "@ needs the id of the row"),
+        ({"action": "make"}, "action", "must be generate, edit or extend, got 'make'"),
+        ({"action": 3}, "action", "got the number 3"),
+    ],
+    ids=lambda value: "-".join(map(str, value.values())) if isinstance(value, dict) else None,
+)  # fmt: skip
+def test_what_an_action_does_not_take_or_allow_is_refused(root, monkeypatch, fields, field, words):
+    monkeypatch.chdir(root)
+    (row,) = load_manifest([{"prompt": "p", **fields}]).rows
+    assert isinstance(row, InvalidRow), row
+    assert [p.field for p in row.problems] == [field], row.problems
+    assert words in row.problems[0].message
+
+
+def test_resolution_follows_the_model(root):
+    rows = [{"action": "generate", "prompt": "p", "resolution": "1080p", "model": model}
+            for model in ("grok-imagine-video-1.5", "grok-imagine-video")]  # fmt: skip
+    fine, refused = load_manifest(rows).rows
+    assert isinstance(fine, ValidRow) and fine.resolution == "1080p"
+    assert isinstance(refused, InvalidRow)
+
+
+def test_chains_know_their_lengths_before_anything_runs(root, monkeypatch):
+    monkeypatch.chdir(root)
+    _, grown, edited, far, url, after_url = load_manifest([
+        {"id": "gen", "action": "generate", "prompt": "p"},
+        {"id": "grown", "video": "@gen", "prompt": "p", "duration": 9},
+        {"id": "edited", "action": "edit", "video": "@gen", "prompt": "p"},
+        {"id": "far", "video": "@grown", "prompt": "p", "duration": 2},
+        {"id": "url", "video": "https://cdn.test/x.mp4", "prompt": "p"},
+        {"id": "after-url", "video": "@url", "prompt": "p"},
+    ]).rows  # fmt: skip
+    assert (grown.upstream, grown.source, grown.input_seconds, grown.output_seconds) == (
+        "gen", "@gen", 8.0, 17.0
+    )  # fmt: skip
+    assert (edited.input_seconds, edited.output_seconds) == (8.0, 8.0)
+    assert isinstance(far, InvalidRow)
+    assert far.problems == (RowProblem("video", (
+        "the result of @grown will be 17 s long (8 s generated by gen + 9 s added by grown); "
+        "extend accepts 2 to 15 s: shorten the durations along the chain"
+    )),)  # fmt: skip
+    # a URL's length is not known before it runs: its chain is checked when it does
+    assert isinstance(after_url, ValidRow) and after_url.input_seconds is None
+    assert grown.identity != url.identity and after_url.request().video is None
+
+
+def test_a_chain_that_passes_the_limit_names_how_it_adds_up(root, monkeypatch):
+    monkeypatch.chdir(root)
+    rows = load_manifest([
+        {"id": "clip", "video": "clips/b.mp4", "prompt": "p", "duration": 10},
+        {"id": "more", "video": "@clip", "prompt": "p", "duration": 2},
+        {"id": "last", "video": "@more", "prompt": "p"},
+    ]).rows  # fmt: skip
+    assert isinstance(rows[1], ValidRow) and rows[1].output_seconds == 16
+    assert (
+        rows[2]
+        .problems[0]
+        .message.startswith(
+            "the result of @more will be 16 s long (a 4 s clip + 10 s added by clip + 2 s added by "
+            "more); extend accepts"
+        )
+    )
+
+
+def test_missing_ids_and_cycles_are_invalid_and_what_waits_on_them_is_blocked(root):
+    rows = load_manifest([
+        {"id": "a", "video": "@b", "prompt": "p"},
+        {"id": "b", "video": "@c", "prompt": "p"},
+        {"id": "c", "video": "@a", "prompt": "p"},
+        {"id": "self", "video": "@self", "prompt": "p"},
+        {"id": "typo", "video": "@lighthose", "prompt": "p"},
+        {"id": "lighthouse", "action": "generate", "prompt": "p", "aspect_ratio": "5:4"},
+        {"id": "waits", "video": "@lighthouse", "prompt": "p"},
+    ])  # fmt: skip
+    a, b, c, self_loop, typo, gen, waits = rows.rows
+    assert a.problems[0].message.startswith("@b makes a cycle (a → b → c → a)")
+    assert b.problems[0].message.startswith("@c makes a cycle (b → c → a → b)")
+    assert isinstance(c, InvalidRow)
+    assert self_loop.problems[0].message.startswith("@self makes a cycle (self → self)")
+    assert typo.problems[0].message == (
+        "@lighthose names no row of this manifest: did you mean @lighthouse?"
+    )
+    assert isinstance(gen, InvalidRow) and isinstance(waits, ValidRow)
+    assert rows.blocked_by() == {7: gen}
+
+
+def test_selected_rows_bring_their_upstreams(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,action,video,prompt\none,generate,,p\ntwo,generate,,p\nthree,,@one,p\nfour,,@three,p\n"
+    )
+    assert [r.id for r in load_manifest(manifest, rows=[4]).rows] == ["one", "three", "four"]
+    assert [r.id for r in load_manifest(manifest, rows=[2]).rows] == ["two"]

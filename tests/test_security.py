@@ -596,7 +596,7 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
         assert len(items["inline"]["source"]) < 60
         assert "submitted data:video/mp4 (" in runs.run_logs[name], name  # described, not shown
         assert "grok-video-results" in runs.stats[f"artifacts of {name}"]
-        assert "submit-local" in runs.stats[f"task runs of {name}"]
+        assert "extend-local" in runs.stats[f"task runs of {name}"]
         parameters = runs.stats[f"parameters of {name}"]
         assert parameters is not None and "manifest" in parameters
         assert parameters["credentials"]["api_key"] == "**********", parameters  # masked

@@ -2,11 +2,18 @@
 
 Routes (the API under `/grok/v1`, like the real base URL's path):
 
-    POST /grok/v1/videos/extensions       submit (bearer auth)
-    GET  /grok/v1/videos/{request_id}     poll (bearer auth)
+    POST /grok/v1/videos/generations      submit a generation (bearer auth)
+    POST /grok/v1/videos/edits            submit an edit (bearer auth)
+    POST /grok/v1/videos/extensions       submit an extension (bearer auth)
+    GET  /grok/v1/videos/{request_id}     poll any of them (bearer auth)
     GET  /grok/v1/_emulator/stats         counters as JSON (bearer auth)
     POST /grok/v1/_emulator/reset         forget jobs and counters (bearer auth)
     GET  /files/{request_id}.mp4?token=   the result, like a presigned URL (no auth)
+
+A submit takes `video` and `image` as a string or as `{"url": ...}` (xAI's REST reference
+shows objects, the platform's extension page a string); what each operation accepts is read
+from `prefect_grok_video.operations`. A `video` that is one of this emulator's own result URLs
+is that job's output: a chain's real input length is checked.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -33,13 +41,21 @@ from prefect_grok_video.emulator.config import EmulatorConfig
 from prefect_grok_video.emulator.jobs import (
     JOB_ERROR_MESSAGES,
     Job,
+    Problem,
     ResolvedInput,
     check_request,
+    frame_size,
+    output_size,
     parse_directives,
+    prompt_key,
+    resolve_image,
     resolve_input,
     usage_ticks,
+    within_input_length,
 )
 from prefect_grok_video.emulator.state import EmulatorState
+from prefect_grok_video.operations import ACTIONS, Action, Limits, limits_for
+from prefect_grok_video.settings import DEFAULT_MODEL
 
 __all__ = ["API_PREFIX", "create_app", "quiet_deliberate_drops"]
 
@@ -101,6 +117,14 @@ class _CutOffResponse(Response):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _media_url(value: Any) -> str | None:
+    """The URL of a `video` or `image` field sent as a string or as `{"url": ...}` (other keys
+    of the object are tolerated); None for any other shape."""
+    if isinstance(value, dict):
+        value = value.get("url")
+    return value if isinstance(value, str) else None
 
 
 def retry_after_value(seconds: float, fractional: bool) -> str:
@@ -204,7 +228,7 @@ def create_app(
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def submit(request: Request) -> Response:
+    async def submit(request: Request, action: Action) -> Response:
         config = state.config
         refused = auth(request, body_unread=True)
         if refused:
@@ -233,18 +257,29 @@ def create_app(
             return error(400, "invalid_json", f"The request body is not valid JSON: {exc}.")
         if not isinstance(payload, dict):
             return error(400, "invalid_request", "The request body must be a JSON object.")
-        for name in ("prompt", "video"):
-            if name not in payload:
-                return error(400, "invalid_request", f"Missing required field `{name}`.")
-            if not isinstance(payload[name], str):
-                return error(400, "invalid_request", f"Field `{name}` must be a string.")
+        if "prompt" not in payload:
+            return error(400, "invalid_request", "Missing required field `prompt`.")
+        if not isinstance(payload["prompt"], str):
+            return error(400, "invalid_request", "Field `prompt` must be a string.")
+        media: dict[str, str] = {}
+        for name in ("video", "image"):
+            if payload.get(name) is None:
+                continue
+            url = _media_url(payload[name])
+            if url is None:
+                return error(
+                    400,
+                    "invalid_request",
+                    f"Field `{name}` must be a string or an object with a string `url`.",
+                )
+            media[name] = url
         model = payload.get("model", config.models[0])
-        duration = payload.get("duration", config.default_duration)
-        if duration is None:
-            duration = config.default_duration
+        duration = payload.get("duration")
         if not isinstance(model, str):
             return error(400, "invalid_request", "Field `model` must be a string.")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        if duration is not None and (
+            isinstance(duration, bool) or not isinstance(duration, (int, float))
+        ):
             return error(400, "invalid_request", "Field `duration` must be an integer.")
         if model not in config.models:
             shown = model if len(model) <= 80 else model[:80] + "..."
@@ -253,20 +288,19 @@ def create_app(
                 "model_not_found",
                 f"The model {shown!r} does not exist or your team does not have access to it.",
             )
+        limits = limits_for(action, model)
+        if limits.takes_video and "video" not in media:
+            return error(400, "invalid_request", "Missing required field `video`.")
 
-        video: str = payload["video"]
-        if len(video) > _THREAD_DECODE_CHARS:
-            resolved = await anyio.to_thread.run_sync(
-                resolve_input, video, config.assumed_input_seconds
-            )
-        else:
-            resolved = resolve_input(video, config.assumed_input_seconds)
-
+        taken = "video" if limits.takes_video else "image"
+        resolved = await resolve_media(
+            taken, media.get(taken), payload["prompt"], limits, root_url(request)
+        )
         now = state.clock()
         wait = state.take_token(now)
         if wait is not None:
             return rate_limited(wait)
-        job = plan_job(model, payload, duration, resolved, now)
+        job = plan_job(limits, model, payload, resolved, now)
         dropped = state.chance(
             config.p_drop_after_accept,
             "drop",
@@ -277,23 +311,59 @@ def create_app(
         answer = {"request_id": job.request_id}
         return _CutOffResponse(answer) if dropped else JSONResponse(answer)
 
+    async def resolve_media(
+        name: str, value: str | None, prompt: str, limits: Limits, root: str
+    ) -> ResolvedInput:
+        """The input of a submission: its `video` (checked against the operation's input
+        length) or its still; a request with neither is keyed by its prompt."""
+        if value is None:
+            return ResolvedInput(prompt_key(prompt))
+        if name == "video":
+            known = own_result(value, root)
+            if known is not None:
+                return within_input_length(known, limits)
+        resolve: Callable[..., ResolvedInput] = resolve_input if name == "video" else resolve_image
+        args = (value, state.config.assumed_input_seconds) if name == "video" else (value,)
+        if len(value) > _THREAD_DECODE_CHARS:
+            resolved = await anyio.to_thread.run_sync(resolve, *args)
+        else:
+            resolved = resolve(*args)
+        return within_input_length(resolved, limits)
+
+    def own_result(video: str, root: str) -> ResolvedInput | None:
+        """A result URL of this emulator as an input: its job's output (length and frame size),
+        or refused when it cannot be fetched now; None for any other video."""
+        prefix = f"{root}/files/"
+        if not video.startswith(prefix):
+            return None
+        name, _, query = video[len(prefix) :].partition("?")
+        job = state.get_job(name.removesuffix(".mp4"))
+        token = parse_qs(query).get("token", [""])[0]
+        refusal = file_refusal(job, token, state.clock())
+        if refusal is not None:
+            return ResolvedInput(
+                video, problem=f"Invalid video: the video URL cannot be fetched ({refusal[2]})"
+            )
+        assert job is not None
+        return ResolvedInput(video, job.output_seconds, job.size)
+
     def plan_job(
-        model: str, payload: dict[str, Any], duration: Any, resolved: ResolvedInput, now: float
+        limits: Limits, model: str, payload: dict[str, Any], resolved: ResolvedInput, now: float
     ) -> Job:
         """Decide the outcome of an accepted submission from its checks and directives."""
         config = state.config
         prompt: str = payload["prompt"]
         directives = parse_directives(prompt)
-        extra = {k: v for k, v in payload.items() if k not in ("model", "prompt", "video")}
-        problem = (
-            resolved.problem
-            or check_request(prompt, duration, extra, config.max_prompt_chars)
-            or directives.problem
-        )
+        given = {name: value for name, value in payload.items() if value is not None}
+        given["model"] = model
+        problem: Problem | None = check_request(limits, given, config.max_prompt_chars)
+        for message in (resolved.problem, directives.problem):
+            if problem is None and message:
+                problem = ("invalid_argument", message)
         attempt = state.attempt_of(prompt, resolved.key)
         outcome, code, message = "done", None, None
         if problem:
-            outcome, code, message = "failed", "invalid_argument", problem
+            outcome, (code, message) = "failed", problem
         elif directives.expired:
             outcome = "expired"
         elif directives.fail:
@@ -318,11 +388,22 @@ def create_app(
             latency = config.latency * (1 + state.uniform(-jitter, jitter))
         else:
             latency = config.latency
-        output = cost = None
+        duration = payload.get("duration")
+        if duration is None:
+            duration = limits.default_duration
+        output = cost = size = None
         if outcome in ("done", "moderated"):
-            assert resolved.seconds is not None
-            output = round(resolved.seconds + int(duration), 3)
+            seconds = limits.output_seconds(resolved.seconds, duration)
+            assert seconds is not None
+            output = round(seconds, 3)
             cost = usage_ticks(output, config.usd_per_second)
+            if limits.action == "generate":
+                size = frame_size(
+                    payload.get("aspect_ratio") or config.default_aspect_ratio,
+                    payload.get("resolution") or config.default_resolution,
+                )
+            else:
+                size = output_size(resolved.size)
         return Job(
             request_id="req_" + secrets.token_hex(12),
             model=model,
@@ -337,6 +418,14 @@ def create_app(
             error_message=message,
             output_seconds=output,
             cost_ticks=cost,
+            action=limits.action,
+            size=size,
+            fields={k: v for k, v in payload.items() if k not in ("video", "image")},
+            media={
+                name: "string" if isinstance(payload[name], str) else "object"
+                for name in ("video", "image")
+                if payload.get(name) is not None
+            },
         )
 
     def root_url(request: Request) -> str:
@@ -360,16 +449,22 @@ def create_app(
         state.count_poll(request_id)
         return JSONResponse(state.job_status(job, state.clock(), root_url(request)))
 
+    def file_refusal(job: Job | None, token: str, now: float) -> tuple[int, str, str] | None:
+        """Why a result URL serves no file at `now`, as (status, code, message); None if it does."""
+        if job is None or not job.has_file or now < job.finished_at:
+            return 404, "not_found", "No such file."
+        if not hmac.compare_digest(token.encode(), job.token.encode()):
+            return 403, "access_denied", "Access denied: the URL's token is not valid."
+        if now > job.finished_at + state.config.url_ttl:
+            return 403, "url_expired", "Request has expired: the URL is no longer valid."
+        return None
+
     async def download(request: Request) -> Response:
         job = state.get_job(request.path_params["request_id"])
-        now = state.clock()
-        if job is None or not job.has_file or now < job.finished_at:
-            return error(404, "not_found", "No such file.")
-        token = request.query_params.get("token", "")
-        if not hmac.compare_digest(token.encode(), job.token.encode()):
-            return error(403, "access_denied", "Access denied: the URL's token is not valid.")
-        if now > job.finished_at + state.config.url_ttl:
-            return error(403, "url_expired", "Request has expired: the URL is no longer valid.")
+        refusal = file_refusal(job, request.query_params.get("token", ""), state.clock())
+        if refusal is not None:
+            return error(*refusal)
+        assert job is not None
         data = job.mp4()
         if request.method == "GET":
             state.count_download(job.request_id)
@@ -396,13 +491,26 @@ def create_app(
         state.reset()
         return JSONResponse(state.stats())
 
+    def submitter(action: Action) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await submit(request, action)
+
+        return endpoint
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail), close=request.method != "GET")
 
     routes = [
-        Route(f"{API_PREFIX}/videos/extensions", submit, methods=["POST"]),
+        *(
+            Route(
+                f"{API_PREFIX}/{limits_for(action, DEFAULT_MODEL).route}",
+                submitter(action),
+                methods=["POST"],
+            )
+            for action in ACTIONS
+        ),
         Route(f"{API_PREFIX}/videos/{{request_id}}", poll, methods=["GET"]),
         Route(f"{API_PREFIX}/_emulator/stats", stats, methods=["GET"]),
         Route(f"{API_PREFIX}/_emulator/reset", reset, methods=["POST"]),

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from prefect_grok_video.settings import DEFAULT_MODEL
+from prefect_grok_video.operations import ASPECT_RATIOS, MODELS
 
 __all__ = ["DEFAULT_EMULATOR_API_KEY", "EmulatorConfig", "GiB"]
 
@@ -32,7 +32,12 @@ class EmulatorConfig(BaseModel):
     forbidden_keys: frozenset[str] = Field(
         default=frozenset(), description="Bearer tokens answered 403 permission_denied."
     )
-    models: tuple[str, ...] = Field(default=(DEFAULT_MODEL,), description="Known model ids.")
+    models: tuple[str, ...] = Field(
+        default=tuple(MODELS),
+        description="Known model ids (the first is used when a request names none); the limits "
+        "of each come from `prefect_grok_video.operations.MODELS` (the default model's for one "
+        "not listed there).",
+    )
 
     # Job lifecycle
     latency: float = Field(default=3.0, ge=0, description="Seconds a job stays pending.")
@@ -45,7 +50,12 @@ class EmulatorConfig(BaseModel):
         description="Pending polls carry `progress` (0-99, linear in time); False leaves it out, "
         "as the service may (API.md: progress is optional).",
     )
-    default_duration: int = Field(default=6, description="Duration when a request gives none.")
+    default_aspect_ratio: str = Field(
+        default="16:9", description="Aspect ratio of a generation that asks for none (API.md)."
+    )
+    default_resolution: str = Field(
+        default="480p", description="Resolution of a generation that asks for none."
+    )
     assumed_input_seconds: float = Field(
         default=5.0, gt=0, description="Input length assumed for URLs and file ids (not fetched)."
     )
@@ -105,6 +115,21 @@ class EmulatorConfig(BaseModel):
     def _some_model(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one model id is needed")
+        return value
+
+    @field_validator("default_aspect_ratio")
+    @classmethod
+    def _known_aspect_ratio(cls, value: str) -> str:
+        if value not in ASPECT_RATIOS:
+            raise ValueError(f"must be one of {', '.join(ASPECT_RATIOS)}")
+        return value
+
+    @field_validator("default_resolution")
+    @classmethod
+    def _known_resolution(cls, value: str) -> str:
+        offered = {r for model in MODELS.values() for r in model.of("generate").resolutions}
+        if value not in offered:
+            raise ValueError(f"must be one of {', '.join(sorted(offered))}")
         return value
 
     @classmethod

@@ -11,38 +11,57 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prefect_grok_video.errors import PreflightError
-from prefect_grok_video.mp4 import preflight
+from prefect_grok_video.images import probe_image
+from prefect_grok_video.mp4 import check_length, preflight
+from prefect_grok_video.operations import MODELS, Action, Limits
 
 __all__ = [
     "JOB_ERROR_MESSAGES",
     "Directives",
     "Job",
+    "Problem",
     "ResolvedInput",
+    "check_request",
+    "frame_size",
+    "output_size",
     "parse_directives",
+    "prompt_key",
+    "resolve_image",
     "resolve_input",
     "usage_ticks",
+    "within_input_length",
 ]
 
-MIN_DURATION, MAX_DURATION = 2, 10
 USD_PER_TICK = 1e-10
+#: Edits and extensions keep the input's frame size up to 720p (API.md, section 1).
+MAX_OUTPUT_SHORT_SIDE = 720
 _FILE_ID = re.compile(r"file[-_][A-Za-z0-9_-]+")
 _DIRECTIVE = re.compile(r"#([a-z][a-z-]*)(?:=([^\s#]*))?")
+_NOUNS: dict[Action, str] = {
+    "generate": "Video generation",
+    "edit": "Video editing",
+    "extend": "Video extension",
+}
 
 #: Realistic messages of the asynchronous error codes (API.md, section 3).
 JOB_ERROR_MESSAGES = {
-    "invalid_argument": "The request was rejected: the input video or prompt is not supported "
-    "for video extension.",
+    "invalid_argument": "The request was rejected: the input or the prompt is not supported for "
+    "this video request.",
     "permission_denied": "The API key does not have permission to generate videos with this model.",
-    "failed_precondition": "The model does not support video extension with these settings.",
+    "failed_precondition": "The model does not support this video request with these settings.",
     "service_unavailable": "The video generation service is currently overloaded. Please try "
     "again later.",
     "internal_error": "An internal error occurred while generating the video. Please retry; if "
     "the problem persists, contact support with the request id.",
 }
+
+#: Why a job fails: its error code and message.
+Problem = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -84,10 +103,12 @@ def parse_directives(prompt: str) -> Directives:
 
 @dataclass(frozen=True)
 class ResolvedInput:
-    """The `video` field understood: its counter key, its length, or why it is refused."""
+    """A `video` or `image` field understood: its counter key, its length and frame size when
+    known, or why it is refused (`invalid_argument`)."""
 
     key: str
     seconds: float | None = None
+    size: tuple[int, int] | None = None
     problem: str | None = None
 
 
@@ -95,67 +116,163 @@ def _short(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
-def resolve_input(video: str, assumed_seconds: float) -> ResolvedInput:
-    """Classify and check `video` without network (data URLs are decoded and preflighted)."""
-    if video.startswith(("http://", "https://")):
-        return ResolvedInput(video, assumed_seconds)
-    if _FILE_ID.fullmatch(video):
-        return ResolvedInput(video, assumed_seconds)
-    if not video.startswith("data:"):
-        key = "sha256:" + hashlib.sha256(video.encode("utf-8", "replace")).hexdigest()
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def prompt_key(prompt: str) -> str:
+    """The counter key of a request without a video or image: its prompt's digest."""
+    return "prompt:" + _sha256(prompt.encode("utf-8", "replace"))
+
+
+def _refused(key: str, what: str, error: PreflightError) -> ResolvedInput:
+    found = f" (found: {error.found})" if error.found else ""
+    return ResolvedInput(key, problem=f"Invalid {what}: {error.message}{found}.")
+
+
+def _inline(
+    value: str, what: str, expected: str, check: Callable[[str, bytes], ResolvedInput]
+) -> ResolvedInput:
+    """A base64 data URL decoded and `check`ed (key, bytes), or why it, or `value` that is not a
+    data URL (`expected` says what is), is refused."""
+    raw_key = _sha256(value.encode("utf-8", "replace"))
+    if not value.startswith("data:"):
         return ResolvedInput(
-            key,
-            problem=f"Invalid video: expected a public http(s) URL, a base64 data URL or a file "
-            f"id, got {_short(video)}.",
+            raw_key, problem=f"Invalid {what}: expected {expected}, got {_short(value)}."
         )
-    header, comma, payload = video[5:].partition(",")
-    raw_key = "sha256:" + hashlib.sha256(video.encode("utf-8", "replace")).hexdigest()
+    header, comma, payload = value[5:].partition(",")
     if not comma:
-        return ResolvedInput(raw_key, problem="Invalid video: malformed data URL (no comma).")
-    params = header.split(";")
-    if "base64" not in params[1:]:
+        return ResolvedInput(raw_key, problem=f"Invalid {what}: malformed data URL (no comma).")
+    if "base64" not in header.split(";")[1:]:
         return ResolvedInput(
-            raw_key, problem="Invalid video: the data URL must be base64-encoded (`;base64,`)."
+            raw_key, problem=f"Invalid {what}: the data URL must be base64-encoded (`;base64,`)."
         )
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        return ResolvedInput(raw_key, problem="Invalid video: the data URL is not valid base64.")
-    key = "sha256:" + hashlib.sha256(data).hexdigest()
+        return ResolvedInput(raw_key, problem=f"Invalid {what}: the data URL is not valid base64.")
+    key = _sha256(data)
     try:
-        info = preflight(io.BytesIO(data), len(data))
+        return check(key, data)
     except PreflightError as error:
-        found = f" (found: {error.found})" if error.found else ""
-        return ResolvedInput(key, problem=f"Invalid video: {error.message}{found}.")
-    return ResolvedInput(key, info.duration)
+        return _refused(key, what, error)
 
 
-def check_request(
-    prompt: str, duration: Any, extra: dict[str, Any], max_prompt_chars: int
-) -> str | None:
-    """Why the prompt, duration or extra fields make the job fail `invalid_argument`, or None."""
+def resolve_input(video: str, assumed_seconds: float) -> ResolvedInput:
+    """Classify and check `video` without network (data URLs are decoded and probed as MP4s;
+    URLs and file ids are assumed to last `assumed_seconds`); its length is checked apart, by
+    `within_input_length`, against the operation's limits."""
+    if video.startswith(("http://", "https://")) or _FILE_ID.fullmatch(video):
+        return ResolvedInput(video, assumed_seconds)
+
+    def check(key: str, data: bytes) -> ResolvedInput:
+        info = preflight(io.BytesIO(data), len(data), (0.0, math.inf))
+        size = (info.width, info.height) if info.width and info.height else None
+        return ResolvedInput(key, info.duration, size)
+
+    return _inline(video, "video", "a public http(s) URL, a base64 data URL or a file id", check)
+
+
+def resolve_image(image: str) -> ResolvedInput:
+    """Classify and check a still without network: http(s) URLs pass unfetched; data URLs are
+    decoded and must be PNG or JPEG by their content."""
+    if image.startswith(("http://", "https://")):
+        return ResolvedInput(image)
+
+    def check(key: str, data: bytes) -> ResolvedInput:
+        probe_image(io.BytesIO(data))
+        return ResolvedInput(key)
+
+    return _inline(image, "image", "a public http(s) URL or a base64 data URL", check)
+
+
+def within_input_length(video: ResolvedInput, limits: Limits) -> ResolvedInput:
+    """`video`, refused if its known length lies outside what the operation takes."""
+    if video.problem or video.seconds is None or limits.input_seconds is None:
+        return video
+    try:
+        check_length(video.seconds, limits.input_seconds)
+    except PreflightError as error:
+        return _refused(video.key, "video", error)
+    return video
+
+
+def _whole(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value == int(value)
+    )
+
+
+def check_request(limits: Limits, fields: dict[str, Any], max_prompt_chars: int) -> Problem | None:
+    """Why the prompt or the other `fields` (those not null, the model filled in) make the job
+    fail, or None: `failed_precondition` for a resolution only other models offer, else
+    `invalid_argument`."""
+    prompt: str = fields["prompt"]
     if not prompt.strip():
-        return "Prompt cannot be empty. Please provide a prompt."
+        return "invalid_argument", "Prompt cannot be empty. Please provide a prompt."
     if len(prompt) > max_prompt_chars:
-        return f"Prompt is too long: {len(prompt)} characters; the maximum is {max_prompt_chars}."
-    if (
-        isinstance(duration, bool)
-        or not isinstance(duration, (int, float))
-        or not math.isfinite(duration)
-        or duration != int(duration)
-        or not MIN_DURATION <= duration <= MAX_DURATION
-    ):
-        return (
-            f"Invalid duration {duration!r}: it must be a whole number of seconds from "
-            f"{MIN_DURATION} to {MAX_DURATION}."
+        return "invalid_argument", (
+            f"Prompt is too long: {len(prompt)} characters; the maximum is {max_prompt_chars}."
         )
-    conflicting = sorted({"aspect_ratio", "resolution"} & extra.keys())
-    if conflicting:
-        return (
-            f"Video extension does not accept {', '.join(conflicting)}: the output matches the "
-            "input video's properties."
+    refused = [name for name in fields if not limits.takes(name)]
+    if refused:
+        properties = limits.takes_video and not {"video", "image"} & set(refused)
+        why = ": the output matches the input video's properties" if properties else ""
+        return "invalid_argument", (
+            f"{_NOUNS[limits.action]} does not accept {', '.join(refused)}{why}."
+        )
+    duration = fields.get("duration")
+    if limits.durations is not None and duration is not None:
+        low, high = limits.durations
+        if not (_whole(duration) and low <= duration <= high):
+            return "invalid_argument", (
+                f"Invalid duration {duration!r}: it must be a whole number of seconds from "
+                f"{low} to {high}."
+            )
+    aspect_ratio = fields.get("aspect_ratio")
+    if aspect_ratio is not None and aspect_ratio not in limits.aspect_ratios:
+        return "invalid_argument", (
+            f"Invalid aspect_ratio {aspect_ratio!r}: it must be one of "
+            f"{', '.join(limits.aspect_ratios)}."
+        )
+    resolution = fields.get("resolution")
+    if resolution is not None and resolution not in limits.resolutions:
+        offered = ", ".join(limits.resolutions)
+        if any(resolution in model.of(limits.action).resolutions for model in MODELS.values()):
+            return "failed_precondition", (
+                f"The model {fields.get('model')!r} does not support resolution {resolution!r}; "
+                f"it offers {offered}."
+            )
+        return "invalid_argument", (
+            f"Invalid resolution {resolution!r}: it must be one of {offered}."
         )
     return None
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """Width and height of a generation: the short side is the resolution's lines (480p: 480),
+    the long side follows the aspect ratio (16:9 at 480p: 854x480; 9:16: 480x854)."""
+    lines = int(resolution.rstrip("p"))
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    if across >= down:
+        return _even(lines * across / down), lines
+    return lines, _even(lines * down / across)
+
+
+def output_size(input_size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The frame size of an edit or extension: the input's, scaled down to 720p at most."""
+    if input_size is None:
+        return None
+    width, height = input_size
+    scale = min(1.0, MAX_OUTPUT_SHORT_SIDE / min(width, height))
+    return _even(width * scale), _even(height * scale)
 
 
 def usage_ticks(output_seconds: float, usd_per_second: float) -> int:
@@ -185,6 +302,13 @@ class Job:
     error_message: str | None = None
     output_seconds: float | None = None
     cost_ticks: int | None = None
+    action: Action = "extend"
+    #: Frame size of the result (None: the emulator's default 160x90 test card).
+    size: tuple[int, int] | None = None
+    #: The request body's fields but its video and image, as sent.
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: How the video or image came: its field name -> "string" or "object".
+    media: dict[str, str] = field(default_factory=dict)
     terminal_seen: bool = False
     expired_by_ttl: bool = False
     _mp4: bytes | None = field(default=None, repr=False)
@@ -244,5 +368,7 @@ class Job:
 
         if self._mp4 is None:
             assert self.output_seconds is not None
-            self._mp4 = make_mp4(self.output_seconds, tag=f"request_id={self.request_id}")
+            self._mp4 = make_mp4(
+                self.output_seconds, tag=f"request_id={self.request_id}", size=self.size
+            )
         return self._mp4

@@ -11,11 +11,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prefect_grok_video.emulator.config import EmulatorConfig
 from prefect_grok_video.emulator.jobs import Job
+from prefect_grok_video.operations import limits_for
 
 __all__ = ["EmulatorState", "SubmissionRecord"]
 
@@ -34,6 +35,13 @@ class SubmissionRecord:
     outcome: str
     error_code: str | None
     dropped: bool
+    #: The operation ("generate", "edit", "extend") and its path under the base URL.
+    action: str = "extend"
+    route: str = "videos/extensions"
+    #: The request body's fields as sent, but its video and image.
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: How the video or image came: its field name -> "string" or "object".
+    media: dict[str, str] = field(default_factory=dict)
 
 
 class EmulatorState:
@@ -158,6 +166,10 @@ class EmulatorState:
                     outcome=job.outcome,
                     error_code=job.error_code,
                     dropped=dropped,
+                    action=job.action,
+                    route=limits_for(job.action, job.model).route,
+                    fields=job.fields,
+                    media=job.media,
                 )
             )
 
@@ -206,7 +218,8 @@ class EmulatorState:
 
     @property
     def accepted_by_input(self) -> dict[str, int]:
-        """Accepted submissions per input key (`sha256:<hex>` of data-URL bytes, else the value)."""
+        """Accepted submissions per input key: the video's, else the still's (`sha256:<hex>`
+        of data-URL bytes, else the URL or file id), else `prompt:sha256:<hex>` of the prompt."""
         with self._lock:
             return dict(self._accepted_by_input)
 

@@ -1,33 +1,47 @@
 """Checking a manifest: raw rows into `ValidRow`s and `InvalidRow`s, before anything is paid.
 
-Each row is checked completely (its fields, its id against the others, its video resolved and
-preflighted in a thread pool), so an `InvalidRow` lists every problem found at once.
+Each row is checked completely (its fields against its action's limits, its id against the
+others, its video or still resolved and preflighted in a thread pool, and, for a row whose video
+is another row's result, the chain it belongs to), so an `InvalidRow` lists every problem found
+at once.
 """
 
 from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect_grok_video.display import kind_of, shown
-from prefect_grok_video.errors import InputError
-from prefect_grok_video.inputs import VideoInput, check_duration, check_prompt, resolve_video
+from prefect_grok_video.errors import InputError, PreflightError
+from prefect_grok_video.inputs import (
+    ImageInput,
+    MediaInput,
+    VideoInput,
+    check_choice,
+    check_duration,
+    check_prompt,
+    resolve_image,
+    resolve_video,
+)
 from prefect_grok_video.manifest.reading import raw_row, read_rows
 from prefect_grok_video.manifest.rows import (
-    DEFAULT_DURATION,
     FIELDS,
+    UPSTREAM_PREFIX,
     InvalidRow,
     Manifest,
     ManifestRow,
     RawRow,
     RowProblem,
     ValidRow,
+    closest,
     did_you_mean,
 )
+from prefect_grok_video.mp4 import check_length
+from prefect_grok_video.operations import ACTIONS, DEFAULT_ACTION, Action, Limits, limits_for
 from prefect_grok_video.settings import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MODEL
 
 __all__ = ["MAX_ID_CHARS", "load_manifest"]
@@ -44,29 +58,58 @@ _WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)}
 )
 _ID_ADVICE = "use letters, digits, '-' and '_'"
+_VIDEO_FORMS = "a path, an http(s) URL, a data URL, file_id:<id> or @<id> (another row's result)"
+#: Why an action takes no such field, and what to do instead.
+_NOT_TAKEN = {
+    "video": "it makes a clip from the prompt, or from a still in image: leave video empty, "
+    "or set action to edit or extend",
+    "image": "only generate starts from a still: leave image empty, or set action to generate",
+    "duration": "an edit is as long as its input: leave duration empty, or set action to extend",
+    "aspect_ratio": "the result matches the input video: leave aspect_ratio empty, or set "
+    "action to generate",
+    "resolution": "the result matches the input video: leave resolution empty, or set action "
+    "to generate",
+}
 
 
 @dataclass
 class _Draft:
-    """What the checks found in one row before its video and id uniqueness are known."""
+    """What the checks found in one row before its inputs, id uniqueness and chain are known."""
 
     row: int
     id: str | None  # None: the id is invalid
     derived: bool
     shown_id: str
-    video: Any
-    prompt: Any
-    duration: int | None
-    model: str | None
     problems: dict[str, str]
+    action: Action = DEFAULT_ACTION
+    model: str = DEFAULT_MODEL
+    video: Any = None
+    upstream: str | None = None
+    image: Any = None
+    prompt: Any = None
+    duration: int | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    #: Seconds the input and the result last, once known.
+    input_seconds: float | None = None
+    output_seconds: float | None = None
+    refs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> Limits:
+        return limits_for(self.action, self.model)
 
 
 @dataclass(frozen=True)
-class _VideoCheck:
-    video: VideoInput | None
+class _MediaCheck:
+    """One distinct video or image value, resolved, preflighted and fingerprinted."""
+
+    media: MediaInput | None
     source: str
     fingerprint: str | None
     problem: str | None
+    #: How long a video lasts, when its content was read.
+    seconds: float | None = None
 
 
 def load_manifest(
@@ -76,17 +119,17 @@ def load_manifest(
     max_upload_bytes: int | None = DEFAULT_MAX_UPLOAD_BYTES,
     preflight: bool = True,
     workers: int = 8,
-    rows: tuple[int, int] | None = None,
+    rows: Collection[int] | None = None,
 ) -> Manifest:
     """Read and validate every row; invalid rows are kept (with every problem found), never raised.
 
-    Videos are resolved against the manifest's folder, then preflighted (unless `preflight` is
-    False) and fingerprinted in a pool of `workers` threads, once per distinct value. `rows`
-    (first, last; 1-based, inclusive) keeps only those rows: ids and duplicates are still
-    worked out over the whole manifest, so a row's id and number never depend on the
-    selection, but only the selected rows' videos are read. Raises `ManifestError` only when
-    the manifest as a whole cannot be read, and `ValueError` for a bad `default_model`,
-    `workers` or `rows`.
+    Videos and stills are resolved against the manifest's folder, then preflighted (unless
+    `preflight` is False) and fingerprinted in a pool of `workers` threads, once per distinct
+    value. `rows` (1-based row numbers) keeps only those rows and the rows their videos come
+    from (`@<id>`): ids, duplicates and chains are still worked out over the whole manifest, so
+    a row's id and number never depend on the selection, but only the kept rows' files are read.
+    Raises `ManifestError` only when the manifest as a whole cannot be read, and `ValueError`
+    for a bad `default_model`, `workers` or `rows`.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -98,38 +141,82 @@ def load_manifest(
         _check_fields(number, _as_raw(raw), default_model) for number, raw in enumerate(raw_rows, 1)
     ]
     _check_unique_ids(drafts)
+    by_id = _check_upstreams(drafts)
     if rows is not None:
-        first, last = rows
-        if not 1 <= first <= last:
-            raise ValueError(f"rows must be (first, last) with 1 <= first <= last, got {rows}")
-        drafts = drafts[first - 1 : last]
-    values = list(
-        dict.fromkeys(
-            draft.video
-            for draft in drafts
-            if isinstance(draft.video, str) and "video" not in draft.problems
-        )
-    )
-    checks: dict[str, _VideoCheck] = {}
-    if values:
+        drafts = _selected(drafts, by_id, rows)
 
-        def check(value: str) -> _VideoCheck:
-            return _check_video(value, base_dir, max_upload_bytes, preflight)
+    def check_video(value: str) -> _MediaCheck:
+        return _check_media(resolve_video, value, base_dir, max_upload_bytes, preflight)
 
-        with ThreadPoolExecutor(min(workers, len(values)), "grok-video-manifest") as pool:
-            checks = dict(zip(values, pool.map(check, values), strict=True))
-    return Manifest(described, base_dir, tuple(_finish(draft, checks) for draft in drafts))
+    def check_image(value: str) -> _MediaCheck:
+        return _check_media(resolve_image, value, base_dir, max_upload_bytes, preflight)
+
+    videos = _checked(drafts, "video", check_video, workers)
+    images = _checked(drafts, "image", check_image, workers)
+    for draft in drafts:
+        _apply_media(draft, videos, images)
+    _check_chains(drafts, by_id)
+    return Manifest(described, base_dir, tuple(_finish(draft) for draft in drafts))
 
 
 def _as_raw(row: Any) -> RawRow:
     return row if isinstance(row, RawRow) else raw_row(row)
 
 
-def _finish(draft: _Draft, checks: dict[str, _VideoCheck]) -> ValidRow | InvalidRow:
-    checked = checks.get(draft.video) if isinstance(draft.video, str) else None
-    if checked is not None and checked.problem is not None:
-        draft.problems["video"] = checked.problem
-    source = checked.source if checked is not None else shown(draft.video)
+def _checked(
+    drafts: list[_Draft], name: str, check: Callable[[str], _MediaCheck], workers: int
+) -> dict[str, _MediaCheck]:
+    """Each distinct value of the field `name` among the drafts, checked once, in threads."""
+    values = list(
+        dict.fromkeys(
+            getattr(draft, name)
+            for draft in drafts
+            if isinstance(getattr(draft, name), str) and name not in draft.problems
+        )
+    )
+    if not values:
+        return {}
+    with ThreadPoolExecutor(min(workers, len(values)), "grok-video-manifest") as pool:
+        return dict(zip(values, pool.map(check, values), strict=True))
+
+
+def _apply_media(
+    draft: _Draft, videos: dict[str, _MediaCheck], images: dict[str, _MediaCheck]
+) -> None:
+    """Record a draft's checked video and still, and the problems they have for its action."""
+    for name, checks in (("video", videos), ("image", images)):
+        value = getattr(draft, name)
+        checked = checks.get(value) if isinstance(value, str) else None
+        if checked is None:
+            continue
+        draft.refs[name] = checked
+        if checked.problem is not None:
+            draft.problems.setdefault(name, checked.problem)
+    video = draft.refs.get("video")
+    media = video.media if video is not None else None
+    if media is not None and media.kind == "file_id" and draft.action != "extend":
+        draft.problems.setdefault(
+            "video", f"{draft.action} cannot take a Files API id: give a path or a URL of the clip"
+        )
+    if video is not None and video.seconds is not None and "video" not in draft.problems:
+        draft.input_seconds = video.seconds
+        bounds = draft.limits.input_seconds
+        if bounds is not None:
+            try:
+                check_length(video.seconds, bounds)
+            except PreflightError as exc:
+                draft.problems["video"] = f"{exc.message} (what {draft.action} accepts)"
+    if draft.upstream is None:
+        draft.output_seconds = draft.limits.output_seconds(draft.input_seconds, draft.duration)
+
+
+def _finish(draft: _Draft) -> ValidRow | InvalidRow:
+    video: _MediaCheck | None = draft.refs.get("video")
+    image: _MediaCheck | None = draft.refs.get("image")
+    if draft.upstream is not None:
+        source = f"{UPSTREAM_PREFIX}{draft.upstream}"
+    else:
+        source = video.source if video is not None else shown(draft.video)
     row_id = draft.id if draft.id is not None else draft.shown_id
     if draft.problems:
         order = {name: number for number, name in enumerate(_PROBLEM_ORDER)}
@@ -139,65 +226,58 @@ def _finish(draft: _Draft, checks: dict[str, _VideoCheck]) -> ValidRow | Invalid
         # hold anything in its prompt column, even the body of a data URL: leave it out.
         readable = "row" not in draft.problems and isinstance(draft.prompt, str)
         prompt = draft.prompt if readable else None
-        return InvalidRow(draft.row, row_id, source, prompt, problems)
-    assert checked is not None and checked.video is not None and checked.fingerprint is not None
-    assert draft.duration is not None and draft.model is not None
+        action = None if "action" in draft.problems else draft.action
+        return InvalidRow(draft.row, row_id, source, prompt, problems, action, draft.upstream)
+    assert draft.duration is not None or draft.limits.durations is None
     return ValidRow(
         row=draft.row,
         id=row_id,
-        video=checked.video,
+        action=draft.action,
+        video=video.media if video is not None else None,  # type: ignore[arg-type]
         source=source,
         prompt=draft.prompt,
         duration=draft.duration,
         model=draft.model,
-        fingerprint=checked.fingerprint,
+        fingerprint=video.fingerprint if video is not None else None,
+        upstream=draft.upstream,
+        image=image.media if image is not None else None,  # type: ignore[arg-type]
+        image_source=image.source if image is not None else "",
+        image_fingerprint=image.fingerprint if image is not None else None,
+        aspect_ratio=draft.aspect_ratio,
+        resolution=draft.resolution,
+        input_seconds=draft.input_seconds,
+        output_seconds=draft.output_seconds,
     )
 
 
 def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
-    """Check a row's id, prompt, duration and model, and whether it has a video value."""
+    """Check a row's id, action, model, prompt and its action's fields (without reading files)."""
     problems: dict[str, str] = {}
     for problem in raw.problems:
         problems.setdefault(problem.field, problem.message)
-    draft = _Draft(number, f"row-{number}", True, f"row-{number}", None, None, None, None, problems)
+    draft = _Draft(number, f"row-{number}", True, f"row-{number}", problems)
     if "row" in problems and not raw:
         return draft  # nothing could be read of it
     unknown = [key for key in raw if key not in FIELDS]
-
-    given = raw.get("id")
-    if isinstance(given, int) and not isinstance(given, bool):
-        given = str(given)
-    if given is not None and given != "":
-        draft.derived = False
-        draft.shown_id = shown(given)
-        if isinstance(given, str):
-            problem = _id_problem(given)
-        else:
-            problem = f"must be text, got {kind_of(given)}"
+    _check_id(draft, raw.get("id"))
+    _check_action(draft, raw.get("action"))
+    model = raw.get("model")
+    if model is None or model == "":
+        draft.model = default_model
+    else:
+        problem = _model_problem(model)
         if problem:
-            draft.id = None
-            problems.setdefault("id", problem)
+            problems.setdefault("model", problem)
+            draft.model = default_model
         else:
-            draft.id = given
-
-    draft.video = raw.get("video")
-    if "video" not in problems:
-        if draft.video is None:
-            problems["video"] = (
-                "missing: give a path, an http(s) URL, a data URL or file_id:<id>"
-                + did_you_mean("video", unknown)
-            )
-        elif not isinstance(draft.video, str):
-            problems["video"] = (
-                f"must be text (a path, an http(s) URL, a data URL or file_id:<id>), "
-                f"got {kind_of(draft.video)}"
-            )
+            draft.model = model
+    limits = draft.limits
 
     draft.prompt = raw.get("prompt")
     if "prompt" not in problems:
         if draft.prompt is None:
-            problems["prompt"] = "missing: describe what happens next in the video" + (
-                did_you_mean("prompt", unknown)
+            problems["prompt"] = "missing: describe what happens in the video" + did_you_mean(
+                "prompt", unknown
             )
         elif not isinstance(draft.prompt, str):
             problems["prompt"] = f"must be text, got {kind_of(draft.prompt)}: quote it"
@@ -207,21 +287,123 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
             except InputError as exc:
                 problems["prompt"] = exc.message
 
-    try:
-        draft.duration = _parse_duration(raw.get("duration"))
-    except InputError as exc:
-        problems.setdefault("duration", exc.message)
-
-    model = raw.get("model")
-    if model is None or model == "":
-        draft.model = default_model
-    else:
-        problem = _model_problem(model)
-        if problem:
-            problems.setdefault("model", problem)
+    if "action" in problems:
+        return draft  # what the other fields may hold depends on the action
+    given = {name: raw.get(name) for name in ("video", "image", "duration", "aspect_ratio",
+                                               "resolution")}  # fmt: skip
+    given = {name: value for name, value in given.items() if value is not None and value != ""}
+    for name in given:
+        if not limits.takes(name) and name not in problems:
+            problems[name] = f"{draft.action} takes no {name} ({_NOT_TAKEN[name]})"
+    if limits.takes_video and "video" not in problems:
+        _check_video_value(draft, given.get("video"), unknown, raw.columns)
+    if "image" in given and "image" not in problems:
+        if isinstance(given["image"], str):
+            draft.image = given["image"]
         else:
-            draft.model = model
+            problems["image"] = f"must be text (a path or a URL), got {kind_of(given['image'])}"
+    if limits.durations is not None:
+        try:
+            duration = _parse_duration(given.get("duration"))
+            draft.duration = check_duration(
+                limits.default_duration if duration is None else duration, limits.durations
+            )
+        except InputError as exc:
+            problems.setdefault("duration", exc.message)
+    for name, choices in (("aspect_ratio", limits.aspect_ratios),
+                          ("resolution", limits.resolutions)):  # fmt: skip
+        if name in given and name not in problems and not isinstance(given[name], str):
+            problems[name] = _not_text(given[name], choices)
+        elif name in given and name not in problems:
+            try:
+                setattr(draft, name, check_choice(_text(given[name]), choices, name))
+            except InputError as exc:
+                problems[name] = _with_model(exc.message, name, draft)
     return draft
+
+
+def _not_text(value: Any, choices: Sequence[str]) -> str:
+    """Why a choice that is not text is refused, and how it may have become a number."""
+    message = f"must be text, one of {', '.join(choices)}: got {kind_of(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 16:9 as a base-60 number, 16 * 60 + 9
+        ratio = "{}:{}".format(*divmod(value, 60))
+        if ratio in choices:
+            message += f' (YAML reads an unquoted {ratio} as {value}: quote it, "{ratio}")'
+    return message
+
+
+def _text(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _with_model(message: str, name: str, draft: _Draft) -> str:
+    """A refusal of a value some other model would take says so."""
+    if name != "resolution":
+        return message
+    return f"{message} ({draft.model} offers these; another model may offer more)"
+
+
+def _check_id(draft: _Draft, given: Any) -> None:
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = str(given)
+    if given is None or given == "":
+        return
+    draft.derived = False
+    draft.shown_id = shown(given)
+    problem = (
+        _id_problem(given) if isinstance(given, str) else f"must be text, got {kind_of(given)}"
+    )
+    if problem:
+        draft.id = None
+        draft.problems.setdefault("id", problem)
+    else:
+        draft.id = given
+
+
+def _check_action(draft: _Draft, given: Any) -> None:
+    if given is None or given == "":
+        return
+    text = given.strip().lower() if isinstance(given, str) else None
+    if text in ACTIONS:
+        draft.action = text  # type: ignore[assignment]
+        return
+    shown_value = repr(shown(given, 40)) if isinstance(given, str) else kind_of(given)
+    match = closest(text or "", ACTIONS) or next(
+        (action for action in ACTIONS if text and len(text) >= 2 and action.startswith(text)),
+        None,
+    )
+    hint = f": did you mean {match!r}?" if match else ""
+    draft.problems.setdefault(
+        "action", f"must be generate, edit or extend, got {shown_value}{hint}"
+    )
+
+
+def _check_video_value(
+    draft: _Draft, value: Any, unknown: list[str], columns: Sequence[str] | None
+) -> None:
+    """The video of an edit or extend row: given, text, and an `@<id>` or something to resolve."""
+    if value is None and columns is not None and "video" not in columns:
+        draft.problems["video"] = (
+            f"missing: the manifest has no 'video' column (columns: "
+            f"{', '.join(shown(c) for c in columns)}); give {_VIDEO_FORMS} for each row that "
+            "edits or extends a clip" + did_you_mean("video", unknown)
+        )
+    elif value is None:
+        draft.problems["video"] = (
+            f"missing: give {_VIDEO_FORMS}; {draft.action} needs a clip"
+            + did_you_mean("video", unknown)
+        )
+    elif not isinstance(value, str):
+        draft.problems["video"] = f"must be text ({_VIDEO_FORMS}), got {kind_of(value)}"
+    elif value.strip().startswith(UPSTREAM_PREFIX):
+        upstream = value.strip()[len(UPSTREAM_PREFIX) :].strip()
+        if not upstream:
+            draft.problems["video"] = "@ needs the id of the row whose result to use, e.g. @intro"
+        else:
+            draft.upstream = upstream
+    else:
+        draft.video = value
 
 
 def _id_problem(value: str) -> str | None:
@@ -276,25 +458,118 @@ def _check_unique_ids(drafts: list[_Draft]) -> None:
         draft.problems.setdefault("id", message)
 
 
-def _parse_duration(value: Any) -> int:
-    """The duration as sent: absent/empty is the default; whole numbers and their text pass."""
+def _check_upstreams(drafts: list[_Draft]) -> dict[str, _Draft]:
+    """Mark rows whose `@<id>` names no row, or whose chain comes back to itself; return the
+    rows by id (the first of each id)."""
+    by_id: dict[str, _Draft] = {}
+    for draft in drafts:
+        if draft.id is not None:
+            by_id.setdefault(draft.id, draft)
+    for draft in drafts:
+        if draft.upstream is not None and draft.upstream not in by_id:
+            match = closest(draft.upstream, by_id)
+            hint = f": did you mean @{match}?" if match else ": give the id of a row above or below"
+            draft.problems.setdefault(
+                "video", f"@{shown(draft.upstream, 40)} names no row of this manifest{hint}"
+            )
+    for draft in drafts:
+        path, seen = [draft], {draft.row}
+        while (above := by_id.get(path[-1].upstream or "")) is not None:
+            if above.row in seen:
+                if above is draft:
+                    ids = " → ".join(shown(step.id or "", 40) for step in [*path, draft])
+                    draft.problems.setdefault(
+                        "video", f"@{draft.upstream} makes a cycle ({ids}): a chain must start "
+                        "from a row that needs no other row's result"
+                    )  # fmt: skip
+                break
+            path.append(above)
+            seen.add(above.row)
+    return by_id
+
+
+def _selected(
+    drafts: list[_Draft], by_id: dict[str, _Draft], rows: Collection[int]
+) -> list[_Draft]:
+    """The drafts numbered in `rows`, with every row their videos come from, in row order."""
+    wanted = set(rows)
+    if not wanted or min(wanted) < 1:
+        raise ValueError(f"rows must be row numbers from 1, got {sorted(wanted)[:5]}")
+    keep: set[int] = set()
+    for number in wanted:
+        draft = drafts[number - 1] if number <= len(drafts) else None
+        while draft is not None and draft.row not in keep:
+            keep.add(draft.row)
+            draft = by_id.get(draft.upstream or "")
+    return [draft for draft in drafts if draft.row in keep]
+
+
+def _check_chains(drafts: list[_Draft], by_id: dict[str, _Draft]) -> None:
+    """Work out how long each chained row's input will be (its upstream's result), and mark
+    those whose input would break their action's limits, before anything is paid."""
+    done: set[int] = set()
+
+    def visit(draft: _Draft) -> None:
+        if draft.row in done:
+            return
+        done.add(draft.row)
+        if draft.upstream is None or "video" in draft.problems:
+            return
+        above = by_id[draft.upstream]
+        visit(above)
+        if above.output_seconds is None or above.problems:
+            return
+        draft.input_seconds = above.output_seconds
+        draft.output_seconds = draft.limits.output_seconds(draft.input_seconds, draft.duration)
+        bounds = draft.limits.input_seconds
+        assert bounds is not None
+        low, high = bounds
+        if not low <= draft.input_seconds <= high:
+            draft.problems["video"] = (
+                f"the result of @{draft.upstream} will be {draft.input_seconds:g} s long "
+                f"({_chain(above, by_id)}); {draft.action} accepts {low:g} to {high:g} s: "
+                + ("shorten the durations along the chain" if draft.input_seconds > high
+                   else "make the clip before it longer")
+            )  # fmt: skip
+
+    for draft in drafts:
+        visit(draft)
+
+
+def _chain(draft: _Draft, by_id: dict[str, _Draft]) -> str:
+    """How a row's result length adds up along its chain, e.g. `8 s generate + 6 s extend`."""
+    steps = []
+    while draft is not None:
+        if draft.action == "generate":
+            steps.append(f"{draft.output_seconds:g} s generated by {draft.id}")
+        elif draft.action == "extend":
+            steps.append(f"{draft.duration} s added by {draft.id}")
+        if draft.upstream is None:
+            if draft.action != "generate" and draft.input_seconds is not None:
+                steps.append(f"a {draft.input_seconds:g} s clip")
+            break
+        draft = by_id[draft.upstream]
+    return " + ".join(reversed(steps))
+
+
+def _parse_duration(value: Any) -> int | None:
+    """The duration given: absent or empty is None; whole numbers and their text pass."""
     if value is None:
-        return DEFAULT_DURATION
+        return None
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            return DEFAULT_DURATION
+            return None
         try:
-            return check_duration(int(text))
+            return int(text)
         except ValueError:
             pass
         try:
             number = float(text)
         except ValueError:
-            number = None
-        if number is not None and number.is_integer():
-            return check_duration(int(number))
-    return check_duration(value)
+            return value  # type: ignore[return-value]  # refused, as given, by check_duration
+        return int(number) if number.is_integer() else value  # type: ignore[return-value]
+    return value
 
 
 def _model_problem(value: Any) -> str | None:
@@ -306,21 +581,30 @@ def _model_problem(value: Any) -> str | None:
     return None
 
 
-def _check_video(
-    value: str, base_dir: str | None, max_bytes: int | None, preflight: bool
-) -> _VideoCheck:
-    """Resolve, preflight and fingerprint one `video` value; a problem instead of raising."""
+def _check_media(
+    resolve: Callable[..., MediaInput],
+    value: str,
+    base_dir: str | None,
+    max_bytes: int | None,
+    preflight: bool,
+) -> _MediaCheck:
+    """Resolve, preflight and fingerprint one `video` or `image` value; a problem instead of
+    raising. A video's length is checked against each row's action later."""
     try:
-        video = resolve_video(value, base_dir=base_dir, max_bytes=max_bytes)
+        media = resolve(value, base_dir=base_dir, max_bytes=max_bytes)
     except InputError as exc:
-        return _VideoCheck(None, shown(value), None, exc.message)
-    source = video.describe()
+        return _MediaCheck(None, shown(value), None, exc.message)
+    source = media.describe()
+    seconds = None
     try:
-        if preflight:
-            video.preflight()
-        fingerprint = video.fingerprint()
+        if preflight and isinstance(media, VideoInput):
+            info = media.preflight((0.0, float("inf")))
+            seconds = info.duration if info is not None else None
+        elif preflight and isinstance(media, ImageInput):
+            media.preflight()
+        fingerprint = media.fingerprint()
     except InputError as exc:
-        return _VideoCheck(video, source, None, exc.message)
+        return _MediaCheck(media, source, None, exc.message)
     except OSError as exc:
-        return _VideoCheck(video, source, None, f"cannot read {source}: {exc.strerror or exc}")
-    return _VideoCheck(video, source, fingerprint, None)
+        return _MediaCheck(media, source, None, f"cannot read {source}: {exc.strerror or exc}")
+    return _MediaCheck(media, source, fingerprint, None, seconds)

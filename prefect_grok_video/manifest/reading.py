@@ -180,7 +180,7 @@ def _parse_csv(content: str, where: str) -> list[dict[str, Any]]:
                         f"quote values that contain commas, e.g. {example}",
                     ),
                 )
-            rows.append(RawRow(values, problems))
+            rows.append(RawRow(values, problems, columns=[c for c in header if c]))
     except csv.Error as exc:
         raise ManifestError(
             f"the manifest {where} is not valid CSV: {exc} (line {reader.line_num})"
@@ -309,7 +309,8 @@ def _row_list(data: Any, where: str, kind: str) -> list[Any]:
 def raw_row(item: Any) -> RawRow:
     """A row read from a file or given inline: an object's keys lower-cased, else a problem."""
     if isinstance(item, ManifestRow):
-        item = item.model_dump()  # with the keys that are no field, to report them
+        # With the keys that are no field, to report them; a field left empty was not given.
+        item = item.model_dump(exclude_none=True)
     if isinstance(item, Mapping):
         values: dict[str, Any] = {}
         for key, value in item.items():

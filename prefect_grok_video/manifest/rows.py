@@ -2,7 +2,8 @@
 `InvalidRow`, with their `RowProblem`s), and the `Manifest` holding them.
 
 `ManifestRow` is where the fields of a row are defined: `FIELDS` and `REQUIRED` are read from
-it, so a new field is one new attribute here (and its check in `checking`).
+it, so a new field is one new attribute here (and its check in `checking`). What each action
+takes and allows is `prefect_grok_video.operations`' table.
 """
 
 from __future__ import annotations
@@ -15,9 +16,21 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from prefect_grok_video.display import shown
-from prefect_grok_video.inputs import MAX_DURATION, MIN_DURATION, VideoInput
+from prefect_grok_video.inputs import ImageInput, VideoInput
+from prefect_grok_video.operations import (
+    ACTIONS,
+    DEFAULT_ACTION,
+    MODELS,
+    Action,
+    JobRequest,
+    limits_for,
+)
+from prefect_grok_video.settings import DEFAULT_MODEL
 
+#: An extension's default duration (each action's is in `prefect_grok_video.operations`).
 DEFAULT_DURATION = 6
+#: A `video` written `@<id>` is the result of the row with that id.
+UPSTREAM_PREFIX = "@"
 
 
 def _as_given(value: Any) -> Any:
@@ -26,6 +39,20 @@ def _as_given(value: Any) -> Any:
 
 def _without_additional_properties(schema: dict[str, Any]) -> None:
     schema.pop("additionalProperties", None)
+
+
+def _kept_as_given(schema: dict[str, Any]) -> Any:
+    """A field kept as given, so that a bad value makes an invalid *row* (reported with the
+    others) rather than failing the whole flow's parameters; `schema` is what the form shows."""
+    return Annotated[
+        Any, PlainValidator(_as_given), PlainSerializer(_as_given), WithJsonSchema(schema)
+    ]
+
+
+_DURATIONS = [limits_for(action, DEFAULT_MODEL).durations for action in ACTIONS]
+_SHORTEST = min(low for low, _ in filter(None, _DURATIONS))
+_LONGEST = max(high for _, high in filter(None, _DURATIONS))
+_MODEL_LIMITS = MODELS[DEFAULT_MODEL]
 
 
 class ManifestRow(BaseModel):
@@ -42,27 +69,44 @@ class ManifestRow(BaseModel):
             "'_'); row-<n> when empty."
         ),
     )
-    video: str = Field(
+    action: _kept_as_given({"enum": list(ACTIONS), "type": "string"}) = Field(  # type: ignore[valid-type]
+        default=DEFAULT_ACTION,
         description=(
-            "The clip to extend: a path (relative to the manifest's folder), a storage URL such "
-            "as s3://bucket/clip.mp4, an http(s) URL, a data URL or file_id:<id>."
+            "generate: a clip from the prompt (and a still, if image is given); edit: the "
+            "video restyled as the prompt says; extend: the video continued."
         ),
     )
-    prompt: str = Field(description="What happens next in the video.")
-    # Kept as given, so that an out-of-range or malformed value makes an invalid *row* (reported
-    # with the others) rather than failing the whole flow's parameters; the form still shows 2-10.
-    duration: Annotated[
-        int | float | str | None,
-        PlainValidator(_as_given),
-        PlainSerializer(_as_given),
-        WithJsonSchema({"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION}),
-    ] = Field(
-        default=DEFAULT_DURATION,
+    video: str | None = Field(
+        default=None,
         description=(
-            f"Seconds of new video to generate, a whole number from {MIN_DURATION} to "
-            f"{MAX_DURATION}."
+            "For edit and extend: the clip, as a path (relative to the manifest's folder), a "
+            "storage URL such as s3://bucket/clip.mp4, an http(s) URL, a data URL or "
+            "file_id:<id>; or @<id>, the result of another row of this manifest."
         ),
     )
+    image: str | None = Field(
+        default=None,
+        description=(
+            "For generate (image-to-video): a still, PNG or JPEG, as a path, storage URL, "
+            "http(s) URL or data URL."
+        ),
+    )
+    prompt: str = Field(description="What the video shows, or what changes, or what happens next.")
+    duration: _kept_as_given(  # type: ignore[valid-type]
+        {"type": "integer", "minimum": _SHORTEST, "maximum": _LONGEST}
+    ) = Field(
+        default=None,
+        description=(
+            "Seconds of new video: generate 1-15 (default 8), extend 2-10 (default 6); edit "
+            "takes none (the output is as long as the input)."
+        ),
+    )
+    aspect_ratio: _kept_as_given(  # type: ignore[valid-type]
+        {"enum": list(_MODEL_LIMITS.aspect_ratios), "type": "string"}
+    ) = Field(default=None, description="For generate: the shape of the video (default 16:9).")
+    resolution: _kept_as_given(  # type: ignore[valid-type]
+        {"enum": sorted({r for m in MODELS.values() for r in m.resolutions}), "type": "string"}
+    ) = Field(default=None, description="For generate: 480p or 720p (1080p on newer models).")
     model: str | None = Field(
         default=None, description="Model id; the flow's default model when empty."
     )
@@ -96,10 +140,16 @@ class RawRow(dict[str, Any]):
     """
 
     def __init__(
-        self, values: Mapping[str, Any] | None = None, problems: Sequence[RowProblem] = ()
+        self,
+        values: Mapping[str, Any] | None = None,
+        problems: Sequence[RowProblem] = (),
+        columns: Sequence[str] | None = None,
     ) -> None:
         super().__init__(values or {})
         self.problems = tuple(problems)
+        #: The columns of a CSV row's header (None for other formats): a value missing from
+        #: every row is then a missing column, and its problem says so.
+        self.columns = tuple(columns) if columns is not None else None
 
     def __repr__(self) -> str:
         return f"RawRow({dict.__repr__(self)}, problems={self.problems!r})"
@@ -117,6 +167,10 @@ class InvalidRow:
     source: str
     prompt: str | None
     problems: tuple[RowProblem, ...]
+    #: The row's action as given, when it is one ("extend" when none was given).
+    action: str | None = None
+    #: The id its `video: @<id>` names, if it has one.
+    upstream: str | None = None
 
     @property
     def message(self) -> str:
@@ -127,25 +181,52 @@ class InvalidRow:
 
 @dataclass(frozen=True)
 class ValidRow:
-    """A row ready to send: its video resolved (and preflighted) and its values checked."""
+    """A row ready to send: its inputs resolved (and preflighted) and its values checked."""
 
     row: int
     id: str
-    #: Resolved video; left out of the repr because a data URL input holds the whole video.
-    video: VideoInput = field(repr=False)
-    #: `video.describe()`: safe to log and report.
+    action: Action
+    #: Resolved video (None for generate, and for a row whose video is another row's result);
+    #: left out of the repr because a data URL input holds the whole video.
+    video: VideoInput | None = field(repr=False)
+    #: `video.describe()`, or `@<id>`: safe to log and report ("" without a video).
     source: str
     prompt: str
-    duration: int
+    duration: int | None
     model: str
     #: `VideoInput.fingerprint()`: sha256 of the content for files and data URLs, else the
-    #: URL or file id; the same clip at two paths has the same fingerprint.
-    fingerprint: str
+    #: URL or file id; the same clip at two paths has the same fingerprint. None without one.
+    fingerprint: str | None
+    #: The id of the row whose result is this row's video (`video: @<id>`).
+    upstream: str | None = None
+    image: ImageInput | None = field(default=None, repr=False)
+    #: `image.describe()`, safe to show ("" without a still).
+    image_source: str = ""
+    image_fingerprint: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    #: Seconds the input video lasts and the result will last, when known before it runs.
+    input_seconds: float | None = None
+    output_seconds: float | None = None
 
     @property
     def output_name(self) -> str:
         """The name of this row's result file."""
         return f"{self.id}.mp4"
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What makes two rows the very same paid job (they share one submission)."""
+        video = f"{UPSTREAM_PREFIX}{self.upstream}" if self.upstream else self.fingerprint
+        return (self.action, self.model, self.prompt, self.duration, self.aspect_ratio,
+                self.resolution, video, self.image_fingerprint)  # fmt: skip
+
+    def request(self, video: VideoInput | None = None) -> JobRequest:
+        """The job this row pays for; `video` is the upstream's result for a chained row."""
+        return JobRequest(
+            self.action, self.prompt, self.model, video=video or self.video, image=self.image,
+            duration=self.duration, aspect_ratio=self.aspect_ratio, resolution=self.resolution,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -167,6 +248,22 @@ class Manifest:
     def invalid(self) -> tuple[InvalidRow, ...]:
         """The rows that cannot be sent, in row order."""
         return tuple(row for row in self.rows if isinstance(row, InvalidRow))
+
+    def blocked_by(self) -> dict[int, InvalidRow]:
+        """Valid rows (by number) that will not run because a row upstream of them is invalid,
+        with that invalid row."""
+        by_id = {row.id: row for row in self.rows}
+        blocked: dict[int, InvalidRow] = {}
+        for row in self.valid:
+            seen, upstream = {row.id}, row.upstream
+            while upstream is not None and upstream not in seen:
+                seen.add(upstream)
+                above = by_id.get(upstream)
+                if isinstance(above, InvalidRow):
+                    blocked[row.row] = above
+                    break
+                upstream = above.upstream if isinstance(above, ValidRow) else None
+        return blocked
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
