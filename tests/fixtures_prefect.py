@@ -44,7 +44,9 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             PREFECT_HOME: home,
             PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
         }
-        with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
+        # 180 s: the first start creates the database, and a loaded 2-core machine has been
+        # seen to take over 60 s for it (every test of that worker then errored).
+        with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=180):
             yield PREFECT_API_URL.value()
 
 
