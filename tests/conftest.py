@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures_prefect",
     "fixtures_cli",
     "fixtures_server",
+    "fixtures_ui",
 ]
