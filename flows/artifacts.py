@@ -136,14 +136,18 @@ def _cell(text: object) -> str:
 
 
 def table_rows(report: RunReport) -> list[dict[str, object]]:
-    """One row per item: id, status, request_id, duration, output, error."""
+    """One row per item: id, action, status, request_id, upstream, duration, cost, output,
+    error."""
     return [
         {
             "id": item.id,
             "row": item.row,
+            "action": item.action or "",
             "status": item.status,
             "request_id": item.request_id or "",
+            "upstream": item.upstream or "",
             "duration": item.duration,
+            "cost_usd": item.cost_usd,
             "output": item.output or "",
             "error": item.error.message if item.error else "",
         }
@@ -155,7 +159,7 @@ def summary(report: RunReport) -> str:
     """The run in markdown: counts, time, cost, where the videos are, what to do next."""
     totals = report.totals
     lines = [
-        f"# Grok video extensions: {report.summary_line()}",
+        f"# Grok videos: {report.summary_line()}",
         "",
         "| status | rows |",
         "|---|---:|",
@@ -166,7 +170,12 @@ def summary(report: RunReport) -> str:
         f"- **Elapsed:** {report.elapsed_seconds:.1f} s",
     ]
     if report.total_cost_usd is not None:
-        lines.append(f"- **Cost reported by the service:** ${report.total_cost_usd:.4f}")
+        by_action = ", ".join(f"{a} ${usd:.4f}" for a, usd in report.cost_by_action.items())
+        lines.append(
+            f"- **Cost reported by the service:** ${report.total_cost_usd:.4f} ({by_action})"
+        )
+    if report.stopped_by:
+        lines.append(f"- **Stopped submitting:** {_cell(report.stopped_by)}")
     problems = [item for item in report.items if item.status != "succeeded"]
     if problems:
         lines += ["", "## What to do", ""]
@@ -188,7 +197,7 @@ async def publish_report(report: RunReport, prefix: str) -> None:
     await acreate_table_artifact(
         table_rows(report),
         key=artifact_key(prefix, "results"),
-        description=f"Grok video extensions: {report.summary_line()}",
+        description=f"Grok videos: {report.summary_line()}",
     )
     await acreate_markdown_artifact(
         summary(report), key=artifact_key(prefix, "summary"), description=report.summary_line()

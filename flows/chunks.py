@@ -16,6 +16,7 @@ retried parent waits for the chunks it already started instead of starting them 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ import anyio
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import deployment, flow_run
 
 from prefect_grok_video.display import shown
@@ -34,6 +36,7 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
+from prefect_grok_video.flows.budget import SharedBudget, budget_limit_name
 from prefect_grok_video.flows.events import emit_run_event
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
@@ -140,8 +143,11 @@ async def plan_chunks(manifest: Any, chunk_size: int | None, rows: str | None) -
     return ChunkPlan(raw, source, chunk_size) if len(raw) > chunk_size else None
 
 
-async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str) -> RunReport:
-    """Run every chunk as a flow run of this deployment, wait, and merge their reports."""
+async def run_in_chunks(
+    manifest: Any, plan: ChunkPlan, *, artifact_prefix: str, max_cost: float | None = None
+) -> RunReport:
+    """Run every chunk as a flow run of this deployment, wait, and merge their reports; a spend
+    cap (`max_cost`) is shared by all of them (`SharedBudget`)."""
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     parent_id = flow_run.get_id()
@@ -150,13 +156,18 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
         stored = (await client.read_flow_run(parent_id)).parameters
     name = f"{flow_run.get_flow_name()}/{deployment.get_name()}"
     total, chunks = len(plan.rows), plan.chunks
+    budget = None
+    if max_cost is not None:
+        budget = budget_limit_name(str(parent_id))
+        await SharedBudget.create(budget, max_cost)
     logger.info("Running %d rows as %d chunk runs of %s", total, len(chunks), name)
     progress = ProgressArtifact(artifact_prefix, total)
     await progress.start(f"Rows of {len(chunks)} chunk runs that reached their outcome")
 
     async def chunk(numbers: list[int]) -> list[ItemResult]:
         rows = format_rows(numbers)
-        parameters = {**stored, "rows": rows, "chunk_size": None, "fail_on_item_error": False}
+        parameters = {**stored, "rows": rows, "chunk_size": None, "fail_on_item_error": False,
+                      "budget": budget}  # fmt: skip
         run = await run_deployment(
             name,
             parameters=parameters,
@@ -180,8 +191,19 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
     await progress.finish()
     items = sorted((item for part in results for item in part), key=lambda item: item.row)
     output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
+    skipped = sum(item.status == "skipped" for item in items)
+    stopped_by = (
+        f"the spend cap of ${max_cost:.2f} was reached: {skipped} row(s) not submitted"
+        if skipped and max_cost is not None
+        else None
+    )
+    if budget is not None:  # every chunk is done with it
+        async with get_client() as client:
+            with contextlib.suppress(ObjectNotFound):
+                await client.delete_global_concurrency_limit_by_name(budget)
     report = RunReport(
         manifest=plan.source,
+        stopped_by=stopped_by,
         output=output,
         items=items,
         started_at=started,
@@ -189,7 +211,7 @@ async def run_in_chunks(manifest: Any, plan: ChunkPlan, *, artifact_prefix: str)
         flow_run_id=parent_id,
     )
     await publish_report(report, artifact_prefix)
-    emit_run_event(report)
+    emit_run_event(report, stopped_by=stopped_by)
     remote = "://" in output
     background = Background(logger)
     for item in items:

@@ -11,6 +11,7 @@ outcome and the report and artifacts are published.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import re
@@ -43,6 +44,13 @@ from prefect_grok_video.flows.artifacts import (
     publish_report,
 )
 from prefect_grok_video.flows.assets import input_asset_keys, video_asset, video_metadata
+from prefect_grok_video.flows.budget import (
+    Budget,
+    BudgetExceededError,
+    LocalBudget,
+    SharedBudget,
+    run_budget,
+)
 from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunks, run_in_chunks
 from prefect_grok_video.flows.events import emit_row_event, emit_run_event
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
@@ -51,6 +59,7 @@ from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
     Submission,
     download_video,
+    job_key,
     materializing_download,
     shared_client,
     wait_for_video,
@@ -59,6 +68,7 @@ from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.outputs import OutputFolder, intact
+from prefect_grok_video.pricing import PriceList
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
@@ -142,8 +152,11 @@ class _Run:
         gate: SubmitGate,
         manifest: Manifest,
         progress: ProgressArtifact,
+        budget: Budget | None = None,
     ) -> None:
         self.options = options
+        self.budget = budget
+        self.prices = PriceList.with_overrides(options.prices)
         self.credentials = credentials
         self.output = OutputFolder.parse(options.output)
         self.submit_tasks = {
@@ -306,7 +319,10 @@ class _Run:
     ) -> Awaitable[Submission]:
         """Run the row's submit task (the one of its action)."""
         submit = self.submit_tasks[row.action]
-        common = {"credentials": self.credentials, "row_id": row.id, "attempt": attempt}
+        common = {
+            "credentials": self.credentials, "row_id": row.id, "attempt": attempt,
+            "cost_estimate": self.prices.row(row) if self.budget is not None else None,
+        }  # fmt: skip
         if row.action == "generate":
             return submit(
                 row.prompt, row.image, row.duration, row.aspect_ratio, row.resolution, row.model,
@@ -325,9 +341,14 @@ class _Run:
         while True:
             me = asyncio.current_task()
             async with self.submit_slots:
+                if self.budget is not None and self.budget.reached:
+                    self._settle(row.identity)
+                    return self._skipped(attempt)
                 self._submitting.add(me)
                 try:
                     submission = await self._submit(row, video, fingerprint, attempt)
+                except BudgetExceededError:
+                    return self._skipped(attempt)
                 except GrokVideoError as exc:
                     self.logger.error("Row %s: submit refused: %s", row.id, exc)
                     return _JobOutcome("failed", attempt, error=_error(exc))
@@ -349,6 +370,8 @@ class _Run:
                 return _JobOutcome("timed_out", attempt + 1, submission, error=_error(exc))
             except GrokVideoError as exc:
                 return _JobOutcome("failed", attempt + 1, submission, error=_error(exc))
+            if self.budget is not None:  # what it cost instead of what it was expected to
+                await self.budget.settle(job_key(row.id, attempt), job.cost_usd)
             code = job.error.code if job.error else None
             if code in RETRYABLE_JOB_ERROR_CODES and attempt < self.options.max_resubmits:
                 attempt += 1
@@ -364,6 +387,15 @@ class _Run:
                 error = _error(exc)
                 self.logger.warning("Row %s: %s", row.id, exc)
             return _JobOutcome(job.outcome, attempt + 1, submission, job, error)  # type: ignore[arg-type]
+
+    def _skipped(self, attempt: int) -> _JobOutcome:
+        """The outcome of a job the spend cap kept from being submitted."""
+        assert self.budget is not None
+        message = (
+            f"not submitted: the run's spend cap of ${self.budget.cap:.2f} was reached; run "
+            "again with a higher max_cost to go on (what was done is not paid for again)"
+        )
+        return _JobOutcome("skipped", attempt, error=ItemError(code="spend_cap", message=message))
 
     async def _download(self, row: ValidRow, outcome: _JobOutcome) -> DownloadResult:
         """Download the row's video, or trust an earlier download only if the file is intact."""
@@ -422,6 +454,7 @@ class _Run:
             if submission and video and video.url
             else None,
             cost_usd=job.cost_usd if job else None,
+            cost_ticks=job.usage.cost_in_usd_ticks if job and job.usage else None,
             error=outcome.error,
             finished_at=datetime.now(timezone.utc),
         )
@@ -478,9 +511,18 @@ async def _extend(
     progress.advance(len(items))
 
     gate = SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
+    budget = _budget(options, logger)
+    if budget is not None:
+        estimate = PriceList.with_overrides(options.prices).rows(checked.valid)
+        logger.info("Spend cap $%.2f; the valid rows are estimated at %s", options.max_cost,
+                    estimate.describe())  # fmt: skip
     async with credentials.get_client(pace=gate.wait) as client:
-        run = _Run(options, credentials=credentials, gate=gate, manifest=checked, progress=progress)
+        run = _Run(
+            options, credentials=credentials, gate=gate, manifest=checked, progress=progress,
+            budget=budget,
+        )  # fmt: skip
         client_token = shared_client.set(client)
+        budget_token = run_budget.set(budget)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
             for item in await asyncio.gather(*rows):
@@ -494,12 +536,20 @@ async def _extend(
             raise
         finally:
             shared_client.reset(client_token)
+            run_budget.reset(budget_token)
             await gate.release()
             await run.background.flush()
             await progress.finish()
 
+    skipped = sum(item.status == "skipped" for item in items.values())
+    stopped_by = (
+        f"the spend cap of ${options.max_cost:.2f} was reached: {skipped} row(s) not submitted"
+        if skipped
+        else None
+    )
     report = RunReport(
         manifest=checked.source,
+        stopped_by=stopped_by,
         output=run.output.root,
         items=[items[number] for number in sorted(items)],
         started_at=started,
@@ -507,10 +557,21 @@ async def _extend(
         flow_run_id=run_id,
     )
     await publish_report(report, options.artifact_prefix)
-    emit_run_event(report)
+    emit_run_event(report, stopped_by=stopped_by)
+    if stopped_by:
+        logger.error("Run stopped submitting: %s", stopped_by)
     logger.info("%s in %.1f s; videos in %s", report.summary_line(), report.elapsed_seconds,
                 report.output)  # fmt: skip
     return report
+
+
+def _budget(options: RunOptions, logger: logging.Logger | logging.LoggerAdapter) -> Budget | None:
+    """The run's spend cap: its chunked run's shared one, or its own."""
+    if options.max_cost is None:
+        return None
+    if options.budget is not None:
+        return SharedBudget(options.budget, options.max_cost, logger=logger)
+    return LocalBudget(options.max_cost)
 
 
 def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object:
@@ -528,6 +589,7 @@ WaitTimeout = Annotated[float, Field(gt=0, le=172800)]
 Resubmits = Annotated[int, Field(ge=0, le=10)]
 ChunkSize = Annotated[int | None, Field(ge=1)]
 Rows = Annotated[str | None, Field(pattern=ROWS_PATTERN)]
+MaxCost = Annotated[float | None, Field(gt=0)]
 
 
 @flow(
@@ -549,8 +611,11 @@ async def extend_videos(
     artifact_prefix: str = "grok-video",
     chunk_size: ChunkSize = None,
     rows: Rows = None,
+    max_cost: MaxCost = None,
+    prices: dict[str, dict[str, float]] | None = None,
+    budget: str | None = None,
 ) -> RunReport | State:
-    """Extend every row of a manifest with Grok and download the videos.
+    """Generate, edit and extend the videos of a manifest with Grok, and download them.
 
     Returns the `RunReport`. When a row did not succeed the run ends Failed (after everything
     is downloaded and published) with a `RunFailedError` whose `result` is the report, unless
@@ -559,9 +624,10 @@ async def extend_videos(
 
     Args:
         manifest: A path or storage URL (s3://, gs://, ...) of a CSV, JSON, JSONL or YAML file,
-            or a list of rows. Columns: video and prompt (required), id (names the output
-            file), duration (2-10 seconds, default 6), model. Relative paths are read from the
-            manifest's folder.
+            or a list of rows. Columns: action (generate, edit or extend; extend when empty),
+            prompt (required), video (for edit and extend; @<id> for another row's result),
+            image (a still, for generate), duration, aspect_ratio, resolution, model, id (names
+            the output file). Relative paths are read from the manifest's folder.
         output: Folder or storage URL the videos are written to, as <id>.mp4.
         credentials: The Grok Video Credentials block to use; empty means the worker's
             GROK_VIDEO_* environment variables.
@@ -579,15 +645,24 @@ async def extend_videos(
         chunk_size: For runs of a deployment: split a manifest with more rows than this into
             flow runs of this many rows, which any worker of the pool can take.
         rows: Only these rows of the manifest, e.g. 11-20 (set by chunked runs).
+        max_cost: Most USD the run may spend: it stops submitting once what the service
+            reported for finished jobs plus estimates of jobs in flight would pass it; rows
+            not submitted end skipped. Empty: no cap.
+        prices: USD per second of video by model and resolution, over the built-in estimates,
+            e.g. {"grok-imagine-video": {"480p": 0.05, "720p": 0.07}}.
+        budget: The spend cap shared by the chunks of one run (set by chunked runs).
     """
     plan = await plan_chunks(manifest, chunk_size, rows)
     if plan is not None:
-        report = await run_in_chunks(manifest, plan, artifact_prefix=artifact_prefix)
+        report = await run_in_chunks(
+            manifest, plan, artifact_prefix=artifact_prefix, max_cost=max_cost
+        )
     else:
         options = RunOptions(
             output=output, max_concurrency=max_concurrency, submit_rate=submit_rate,
             wait_timeout=wait_timeout, max_resubmits=max_resubmits, refresh=refresh,
             artifact_prefix=artifact_prefix, rows=parse_rows(rows) if rows else None,
+            max_cost=max_cost, prices=prices, budget=budget,
         )  # fmt: skip
         report = await _extend(manifest, options, credentials)
     return _final(report, fail_on_item_error, report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
@@ -23,5 +24,12 @@ class RunOptions:
     max_resubmits: int = 2
     refresh: bool = False
     artifact_prefix: str = "grok-video"
-    #: Only these rows (first, last; 1-based, inclusive) of the manifest; None: all of them.
-    rows: tuple[int, int] | None = None
+    #: Only these rows (1-based numbers) of the manifest, and their upstreams; None: all.
+    rows: Collection[int] | None = None
+    #: Most USD the run may spend (jobs the service reported, plus estimates of jobs in
+    #: flight); None: no cap.
+    max_cost: float | None = None
+    #: Prices over the default estimates (model → resolution → USD per second of video).
+    prices: Mapping[str, Mapping[str, float]] | None = None
+    #: The shared spend cap of a chunked run (a global concurrency limit), set by its parent.
+    budget: str | None = None

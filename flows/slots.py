@@ -89,8 +89,9 @@ class LimitInfo:
 class SlotConnection(Protocol):
     """Asks for and gives back slots; raises `SourceBusy`, `SlotsRefused`, `SlotSourceError`."""
 
-    async def take(self, name: str, slots: int) -> None:
-        """Occupy `slots` of limit `name`, or raise."""
+    async def take(self, name: str, slots: int, mode: str = "rate_limit") -> None:
+        """Occupy `slots` of limit `name` (in `mode`: "rate_limit" or "concurrency"), or
+        raise."""
 
     async def give_back(self, name: str, slots: int, held: float) -> None:
         """Free `slots` of limit `name`, occupied for `held` seconds, or raise."""
@@ -131,11 +132,16 @@ class _PrefectConnection:
     def __init__(self, client: PrefectClient) -> None:
         self._client = client
 
-    async def take(self, name: str, slots: int) -> None:
-        """Occupy `slots` of limit `name` in rate-limit mode (they decay by themselves)."""
+    async def take(self, name: str, slots: int, mode: str = "rate_limit") -> None:
+        """Occupy `slots` of limit `name`: in rate-limit mode they decay by themselves, in
+        concurrency mode they stay until given back."""
         try:
             with _without_retries():
-                await self._client.increment_concurrency_slots([name], slots, "rate_limit")
+                await self._client.increment_concurrency_slots(
+                    [name],
+                    slots,
+                    mode,  # type: ignore[arg-type]
+                )
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 423:
                 raise SlotsRefused(float(exc.response.headers.get("Retry-After") or 1.0)) from exc

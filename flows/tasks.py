@@ -5,7 +5,9 @@ spend money. Each result is persisted under a key made of what defines the paid 
 operation, model, prompt, duration, aspect ratio, resolution, the content fingerprints of the
 video and the still — or, for a video that is another row's result, that row's job — and which
 resubmission this is) and never of the credentials, so a rerun in a new process, after a crash
-or a flow retry, gets the same request_id back instead of paying again.
+or a flow retry, gets the same request_id back instead of paying again. Within a run that has a
+spend cap (`flows.budget`), a submit task commits its `cost_estimate` right before it pays, and
+fails with `BudgetExceededError` instead when that would pass the cap.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pydantic import BaseModel, Field
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
+from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
 from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import (
     ImageInput,
@@ -148,6 +151,11 @@ def _submission_key(action: Action) -> Callable[[TaskRunContext | None, dict[str
     return key
 
 
+def job_key(row_id: str | None, attempt: int) -> str:
+    """What a run's spend cap knows one submission of a row by."""
+    return f"{row_id}#{attempt}"
+
+
 #: The cache key of an extension (kept under its first name).
 submission_key = _submission_key("extend")
 
@@ -176,8 +184,24 @@ async def _submit(
     row_id: str | None,
     attempt: int,
     preflight: bool,
+    cost_estimate: float | None,
 ) -> Submission:
-    """Submit `request` once; an answer that never came is returned, not raised (see below)."""
+    """Submit `request` once, within the run's spend cap; an answer that never came is
+    returned, not raised (see below)."""
+    budget = run_budget.get()
+    key = job_key(row_id, attempt)
+    if (
+        budget is not None
+        and cost_estimate is not None
+        and not await budget.reserve(key, cost_estimate)
+    ):
+        raise BudgetExceededError(
+            f"not submitted: its estimated ${cost_estimate:.2f} would take the run past "
+            f"its spend cap of ${budget.cap:.2f}; run again with a higher max_cost to "
+            "submit it (what was done is not paid for again)",
+            code="spend_cap",
+            row_id=row_id,
+        )
     async with _client_for(credentials) as client:
         try:
             request_id = await client.submit(request, preflight=preflight)
@@ -190,7 +214,9 @@ async def _submit(
                 attempt=attempt,
                 unknown_reason=str(exc),
             )
-        except GrokVideoError as exc:
+        except GrokVideoError as exc:  # refused before any job was made: nothing to pay for
+            if budget is not None:
+                await budget.release(key)
             exc.row_id = row_id
             raise
     media = request.media
@@ -218,6 +244,7 @@ async def submit_generation(
     row_id: str | None = None,
     attempt: int = 0,
     image_fingerprint: str | None = None,
+    cost_estimate: float | None = None,
 ) -> Submission:
     """Submit one paid generation (from the prompt, and a still if `image` is given) and return
     its `Submission`; cached like `submit_extension`."""
@@ -227,7 +254,8 @@ async def submit_generation(
         aspect_ratio=aspect_ratio, resolution=resolution,
     )  # fmt: skip
     return await _submit(request, credentials, row_id=row_id, attempt=attempt,
-                         preflight=not isinstance(image, ImageInput))  # fmt: skip
+                         preflight=not isinstance(image, ImageInput),
+                         cost_estimate=cost_estimate)  # fmt: skip
 
 
 @_submit_task("edit")
@@ -240,13 +268,15 @@ async def submit_edit(
     row_id: str | None = None,
     attempt: int = 0,
     fingerprint: str | None = None,
+    cost_estimate: float | None = None,
 ) -> Submission:
     """Submit one paid edit of `video` and return its `Submission`; cached like
     `submit_extension`."""
     clip = video if isinstance(video, VideoInput) else resolve_video(video, file_ids=False)
     request = JobRequest("edit", prompt, model or _model(credentials), video=clip)
     return await _submit(request, credentials, row_id=row_id, attempt=attempt,
-                         preflight=not isinstance(video, VideoInput))  # fmt: skip
+                         preflight=not isinstance(video, VideoInput),
+                         cost_estimate=cost_estimate)  # fmt: skip
 
 
 @_submit_task("extend")
@@ -260,6 +290,7 @@ async def submit_extension(
     row_id: str | None = None,
     attempt: int = 0,
     fingerprint: str | None = None,
+    cost_estimate: float | None = None,
 ) -> Submission:
     """Submit one paid extension job and return its `Submission` (cached: see the module doc).
 
@@ -272,7 +303,8 @@ async def submit_extension(
         "extend", prompt, model or _model(credentials), video=clip, duration=duration
     )
     return await _submit(request, credentials, row_id=row_id, attempt=attempt,
-                         preflight=not isinstance(video, VideoInput))  # fmt: skip
+                         preflight=not isinstance(video, VideoInput),
+                         cost_estimate=cost_estimate)  # fmt: skip
 
 
 #: The submit task of each action.

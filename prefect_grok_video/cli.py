@@ -377,6 +377,11 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--refresh", action="store_true",
         help="submit every row again, even one an earlier run already paid for",
     )  # fmt: skip
+    parser.add_argument(
+        "--max-cost", type=_positive_float, metavar="USD",
+        help="stop submitting once what the service reported for finished jobs plus estimates "
+        "of jobs in flight would pass USD; rows not submitted end skipped (default: no cap)",
+    )  # fmt: skip
     parser.add_argument("--report", metavar="FILE", help="write the run report as JSON to FILE")
     parser.add_argument("--no-progress", action="store_true", help="print no progress")
     parser.set_defaults(handler=_cmd_run)
@@ -388,15 +393,19 @@ _NO_KEY = (
 )
 
 
-def _environment_credentials() -> Any:
-    """A `GrokVideoCredentials` from the `GROK_VIDEO_*` variables; `_UsageError` without a key."""
+def _environment_settings() -> Any:
+    """The `GROK_VIDEO_*` settings of this command, read once; `_UsageError` if one is bad."""
     from prefect_grok_video.errors import ConfigurationError
     from prefect_grok_video.settings import GrokVideoSettings
 
     try:
-        settings = GrokVideoSettings.from_env()
+        return GrokVideoSettings.from_env()
     except ConfigurationError as exc:
         raise _UsageError(str(exc)) from None
+
+
+def _environment_credentials(settings: Any) -> Any:
+    """A `GrokVideoCredentials` from the settings; `_UsageError` without a key."""
     if settings.api_key is None or not settings.api_key.get_secret_value().strip():
         raise _UsageError(_NO_KEY)
     prepare_prefect()
@@ -410,7 +419,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _check_readable(args.manifest)
         if args.report is not None and Path(args.report).is_dir():
             raise _UsageError(f"--report {args.report} is a folder: give a file name")
-        credentials = None if args.credentials else _environment_credentials()
+        settings = _environment_settings()
+        credentials = None if args.credentials else _environment_credentials(settings)
         prepare_prefect()
         from prefect_grok_video.flows.extend import DEFAULT_OUTPUT
 
@@ -422,6 +432,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "max_resubmits": args.max_resubmits,
             "refresh": args.refresh,
             "fail_on_item_error": True,
+            "max_cost": args.max_cost,
+            "prices": settings.prices,
         }
         _check_options(options)
         return _execute(
@@ -452,24 +464,37 @@ def _add_validate(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from prefect_grok_video.errors import ConfigurationError, ManifestError
     from prefect_grok_video.manifest import load_manifest
-    from prefect_grok_video.settings import ClientOptions, GrokVideoSettings
+    from prefect_grok_video.pricing import PriceList
+    from prefect_grok_video.settings import GrokVideoSettings
 
     try:
-        options: ClientOptions = GrokVideoSettings.from_env()
+        settings = GrokVideoSettings.from_env()
     except ConfigurationError:  # a bad GROK_VIDEO_* variable is run's business, not validate's
-        options = ClientOptions()
-    default_model, limit = options.model, options.max_upload_bytes
+        settings = GrokVideoSettings.model_construct()
     try:
-        manifest = load_manifest(args.manifest, default_model=default_model, max_upload_bytes=limit)
+        manifest = load_manifest(
+            args.manifest, default_model=settings.model, max_upload_bytes=settings.max_upload_bytes
+        )
     except ManifestError as exc:
         print(f"grok-video validate: {exc}", file=sys.stderr)
         return 2
     for row in manifest.invalid:
         print(row.message)
+    blocked = manifest.blocked_by()
+    for row in manifest.valid:
+        if row.row in blocked:
+            above = blocked[row.row]
+            print(f"row {row.row} (id {row.id!r}): video: waits for row {above.row} "
+                  f"(id {above.id!r}), which is invalid: it will not run")  # fmt: skip
     total, invalid = len(manifest.rows), len(manifest.invalid)
+    waiting = f", {len(blocked)} waiting on an invalid row" if blocked else ""
     print(f"{manifest.source}: {total} row{'s' * (total != 1)}, {total - invalid} valid, "
-          f"{invalid} invalid")  # fmt: skip
-    return 1 if invalid else 0
+          f"{invalid} invalid{waiting}")  # fmt: skip
+    runnable = [row for row in manifest.valid if row.row not in blocked]
+    estimate = PriceList.with_overrides(settings.prices).rows(runnable)
+    print(f"Estimated cost: {estimate.describe()} (estimates from public prices, not a quote: "
+          "set GROK_VIDEO_PRICES to yours)")  # fmt: skip
+    return 1 if invalid or blocked else 0
 
 
 # -- grok-video demo ------------------------------------------------------------------------

@@ -95,8 +95,8 @@ def check_image(f: BinaryIO, size: int | None) -> ImageInfo:
     if size is not None and size > MAX_IMAGE_BYTES:
         raise _refuse(
             "size",
-            f"the still is {size / 1e6:.1f} MB; the service takes up to "
-            f"{MAX_IMAGE_BYTES / 1e6:.1f} MB: resize or compress it (JPEG)",
+            f"the still is {size / 2**20:.1f} MiB; the service takes up to "
+            f"{MAX_IMAGE_BYTES // 2**20} MiB: resize or compress it (JPEG)",
             f"{size} bytes",
         )
     return info

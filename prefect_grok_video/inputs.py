@@ -254,13 +254,18 @@ def _decode_data_url(value: str, field: str, accepted: tuple[str, ...]) -> tuple
     if media_type not in accepted:
         wanted = " or ".join(t for t in accepted if t.startswith(("video/", "image/")))
         raise InputError(
-            f"data URL holds {media_type!r}, not a {field}: the service accepts {wanted}",
+            f"data URL holds {media_type!r}, not {_a(field)}: the service accepts {wanted}",
             field=field,
         )
     try:
         return media_type, base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InputError(f"data URL's data is not valid base64 ({exc})", field=field) from exc
+
+
+def _a(noun: str) -> str:
+    """`noun` after its indefinite article: "a video", "an image"."""
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def is_storage_url(value: str) -> bool:
@@ -281,7 +286,9 @@ def _resolve(
 ) -> M:
     """The input `value` names, checked as far as it can be without reading its content."""
     field = cls.FIELD
-    forms = "a path, an http(s) URL, a data URL" + (" or file_id:<id>" if file_ids else "")
+    forms = "a path, an http(s) URL" + (
+        ", a data URL or file_id:<id>" if file_ids else " or a data URL"
+    )
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"is empty: give {forms}", field=field)
     value = value.strip()
@@ -298,7 +305,7 @@ def _resolve(
     if lowered.startswith(FILE_ID_PREFIX):
         if not file_ids:
             raise InputError(
-                f"a {field} cannot be given as a Files API id: give {forms}", field=field
+                f"{_a(field)} cannot be given as a Files API id: give {forms}", field=field
             )
         if not value[len(FILE_ID_PREFIX) :].strip():
             raise InputError(

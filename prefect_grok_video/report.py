@@ -12,11 +12,13 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, computed_field
 
+from prefect_grok_video.models import USD_PER_TICK
+
 __all__ = ["ITEM_STATUSES", "ItemError", "ItemResult", "ItemStatus", "RunReport"]
 
 ItemStatus = Literal[
     "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown",
-    "upstream_failed",
+    "upstream_failed", "skipped",
 ]  # fmt: skip
 #: Every outcome a row can end with, in the order reports list them.
 ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
@@ -34,6 +36,8 @@ NEXT_STEPS: dict[str, str] = {
     "the provider's console; run again with refresh only if no job was made",
     "upstream_failed": "the row its video comes from (video: @<id>) did not succeed, so nothing "
     "was paid for it: deal with that row, then run again",
+    "skipped": "not submitted: the run's spend cap was reached; run again with a higher "
+    "max_cost to go on (what was done is not paid for again)",
 }
 
 
@@ -74,6 +78,9 @@ class ItemResult(BaseModel):
     video_url: str | None = Field(default=None, description="Temporary URL of the result.")
     url_expires_at: datetime | None = None
     cost_usd: float | None = None
+    cost_ticks: int | None = Field(
+        default=None, description="What the service reported the job cost, in 1e-10 USD."
+    )
     error: ItemError | None = None
     finished_at: datetime | None = None
 
@@ -87,6 +94,9 @@ class RunReport(BaseModel):
     started_at: datetime
     finished_at: datetime
     flow_run_id: str | None = None
+    stopped_by: str | None = Field(
+        default=None, description="Why the run stopped submitting before the end (a spend cap)."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -104,8 +114,29 @@ class RunReport(BaseModel):
     @property
     def total_cost_usd(self) -> float | None:
         """What the service reported the run cost, or None when it reported no usage."""
-        costs = [item.cost_usd for item in self.items if item.cost_usd is not None]
-        return round(sum(costs), 6) if costs else None
+        ticks = self._ticks(self.items)
+        return None if ticks is None else ticks * USD_PER_TICK
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_by_action(self) -> dict[str, float]:
+        """What the service reported, per action (only actions with reported costs)."""
+        actions = dict.fromkeys(item.action or "extend" for item in self.items)
+        costs = {
+            action: self._ticks([i for i in self.items if (i.action or "extend") == action])
+            for action in actions
+        }
+        return {action: ticks * USD_PER_TICK for action, ticks in costs.items() if ticks}
+
+    @staticmethod
+    def _ticks(items: list[ItemResult]) -> int | None:
+        """The sum of reported costs, exact in ticks (rows that share a job count it once)."""
+        by_job = {
+            item.request_id or f"row-{item.row}": item.cost_ticks
+            for item in items
+            if item.cost_ticks is not None
+        }
+        return sum(by_job.values()) if by_job else None
 
     @property
     def succeeded(self) -> bool:

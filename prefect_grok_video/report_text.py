@@ -64,7 +64,12 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
     summary = f"{report.summary_line()} in {report.elapsed_seconds:.1f} s"
     if report.total_cost_usd is not None:
         summary += f"; cost reported by the service: ${report.total_cost_usd:.2f}"
+        if len(report.cost_by_action) > 1:
+            parts = ", ".join(f"{a} ${usd:.2f}" for a, usd in report.cost_by_action.items())
+            summary += f" ({parts})"
     lines.append(summary)
+    if report.stopped_by:
+        lines.append(f"Stopped submitting: {report.stopped_by}")
     if report.totals["succeeded"]:
         lines.append(f"Videos: {report.output}")
     for status in ITEM_STATUSES:

@@ -176,6 +176,11 @@ class GrokVideoSettings(ClientOptions, BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="API key sent as a bearer token (GROK_VIDEO_API_KEY)."
     )
+    prices: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description="USD per second of video by model and resolution, over the estimates of "
+        "prefect_grok_video.pricing (GROK_VIDEO_PRICES, as JSON).",
+    )
 
     @classmethod
     def from_env(cls) -> GrokVideoSettings:

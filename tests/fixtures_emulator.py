@@ -18,16 +18,26 @@ Quick clients of these servers (their jobs take 0.2 s):
 - `poll_env(policy)`: a `PollPolicy` as the GROK_VIDEO_POLL_* variables a run reads (for a
   subprocess's environment); `set_polls(monkeypatch, policy)` sets them in this process, and the
   `fast_polls` fixture sets `FAST_POLL` for one test.
+
+What the emulator counted:
+
+- `input_key(row, folder=None)`: the key `state.accepted_by_input` and each submission record
+  count a manifest row's job under (`@<id>` for a row whose video is another row's result).
+- `result_request_id(key)`: the job whose result URL an input key is, if it is one.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_media import sha256_key
 
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
@@ -41,7 +51,9 @@ __all__ = [
     "emulator_factory",
     "emulator_process",
     "fast_polls",
+    "input_key",
     "poll_env",
+    "result_request_id",
     "set_polls",
 ]
 
@@ -82,6 +94,46 @@ def set_polls(monkeypatch: pytest.MonkeyPatch, policy: PollPolicy = FAST_POLL) -
     """Make runs in this process poll by `policy` (through the environment they read)."""
     for name, value in poll_env(policy).items():
         monkeypatch.setenv(name, value)
+
+
+#: The media field a submission of each action is counted under (else its prompt).
+_KEYED_BY = {"generate": "image", "edit": "video", "extend": "video"}
+
+
+def input_key(row: Any, folder: str | os.PathLike[str] | None = None) -> str | None:
+    """The key the emulator counts a submission of manifest `row` under: its video's (a
+    generation's still's), else `prompt:sha256:<hex>` of its prompt. A URL is its own key;
+    a local file (relative paths under `folder`) or a data URL is `sha256:<hex>` of its bytes
+    (a data URL that does not decode, of its text); `@<id>` is the result of row `<id>`, whose
+    key is that job's result URL. None when the row or the value is not something it counts."""
+    if not isinstance(row, Mapping):
+        return None
+    action = row.get("action") or "extend"
+    name = _KEYED_BY.get(action.strip().lower()) if isinstance(action, str) else None
+    value = row.get(name or "video")
+    if name == "image" and value in (None, ""):
+        prompt = row.get("prompt")
+        return "prompt:" + sha256_key(prompt.encode()) if isinstance(prompt, str) else None
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.startswith("@"):
+        return "@" + value[1:].strip()
+    if value.startswith(("http://", "https://")):
+        return value
+    if value.startswith("data:"):
+        try:
+            return sha256_key(base64.b64decode(value.partition(",")[2], validate=True))
+        except ValueError:
+            return sha256_key(value.encode())
+    path = Path(folder or ".") / value
+    return sha256_key(path if path.is_file() else value.encode())
+
+
+def result_request_id(key: str) -> str | None:
+    """The request_id of the emulator job whose result URL `key` is (a chained row's input)."""
+    match = re.search(r"/files/([^/?]+)\.mp4\?token=", key)
+    return match.group(1) if match else None
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ run the `grok-video` command in subprocesses, which refuse them before Prefect s
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import subprocess
@@ -21,29 +20,35 @@ from typing import Any
 
 import pytest
 from fixtures_cli import cli_environment, run_cli
-from fixtures_emulator import TEST_KNOBS, credentials_for, set_polls
-from fixtures_media import data_url, sha256_key
+from fixtures_emulator import TEST_KNOBS, credentials_for, input_key, set_polls
+from fixtures_media import data_url, jpeg, png
 from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.flows import extend_videos
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+from prefect_grok_video.images import MAX_IMAGE_BYTES
 from prefect_grok_video.manifest import InvalidRow, ValidRow, load_manifest
 from prefect_grok_video.report import ItemResult, RunReport
 
 CDN = "https://cdn.test/bad-input/{}.mp4"
-#: Placeholders of `video` values, replaced by real files when the manifest is written.
+#: Placeholders of `video` and `image` values, replaced by real files when the manifest is
+#: written.
 GOOD_CLIP = "clips/good.mp4"  # relative to the manifest's folder: a copy of `h264_clip`
 MEDIA = (
-    "<good-data-url>", "<short>", "<long>", "<mpeg4>", "<vp9>", "<truncated>", "<not-mp4>",
-    "<empty>", "<folder>", "<missing>", "<mpeg4-data-url>",
+    "<good-data-url>", "<short>", "<long>", "<ten-s>", "<mpeg4>", "<vp9>", "<truncated>",
+    "<not-mp4>", "<empty>", "<folder>", "<missing>", "<mpeg4-data-url>", "<png>",
+    "<jpeg-data-url>", "<gif>", "<still-text>", "<still-huge>", "<still-missing>",
+    "<still-folder>",
 )  # fmt: skip
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
 
 
 @dataclass(frozen=True)
 class Case:
-    """One row of the big manifest: valid (`field` None, must succeed) or what must be refused."""
+    """One row of the big manifest: valid (`field` None, must succeed), what must be refused,
+    or a valid row whose upstream (`video: @<id>`) ends `upstream_ends`, so it must not run."""
 
     name: str
     #: The row as written to the JSON manifest; `MEDIA` placeholders become real values.
@@ -54,21 +59,41 @@ class Case:
     phrases: tuple[str, ...] = ()
     #: The id the message must name, when it is not the row's own text id or `row-<n>`.
     shown_id: str | None = None
+    #: The status its upstream ends with, for a row that must end `upstream_failed`.
+    upstream_ends: str | None = None
+
+    @property
+    def status(self) -> str:
+        """The status the row must end with."""
+        if self.field is not None:
+            return "invalid"
+        return "succeeded" if self.upstream_ends is None else "upstream_failed"
+
+
+def _row(name: str, prompt: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The row `id: name` with `row` on top of a plain prompt and (but for a generation) a
+    unique https video; a value of `...` leaves that key out."""
+    values = {"id": name, "prompt": f"{prompt} ({name})"}
+    if row.get("action") != "generate":
+        values["video"] = CDN.format(name)
+    values.update(row)
+    return {k: v for k, v in values.items() if v is not ...}
 
 
 def bad(name: str, field: str, *phrases: str, shown_id: str | None = None, **row: Any) -> Case:
-    """A bad row: a unique https video, a plain prompt and the id `name`, with `row` on top
-    (a value of `...` leaves that key out)."""
-    values = {"id": name, "video": CDN.format(name), "prompt": f"the scene goes on ({name})"}
-    values.update(row)
-    return Case(name, {k: v for k, v in values.items() if v is not ...}, field, phrases, shown_id)
+    """A bad row blamed on `field` (see `_row` for what it holds)."""
+    return Case(name, _row(name, "the scene goes on", row), field, phrases, shown_id)
 
 
 def good(name: str, **row: Any) -> Case:
     """A valid row that must succeed."""
-    values = {"id": name, "video": CDN.format(name), "prompt": f"the camera drifts on ({name})"}
-    values.update(row)
-    return Case(name, values)
+    return Case(name, _row(name, "the camera drifts on", row))
+
+
+def blocked(name: str, upstream: str, ends: str, **row: Any) -> Case:
+    """A valid row whose video is the result of row `upstream`, which ends `ends`."""
+    return Case(name, _row(name, "it goes on", {"video": f"@{upstream}", **row}),
+                upstream_ends=ends)  # fmt: skip
 
 
 LONG_ID = "x" * 129
@@ -82,6 +107,13 @@ CASES: tuple[Case, ...] = (
     good("rtl-prompt", prompt="השמש שוקעת מעל הים والغيوم تتحرك ببطء"),
     good("prompt-4096", prompt=("the waves roll in " * 300)[:4096]),
     good("café-ñandú"),  # an id of non-ASCII letters is a fine file name
+    good("good-generate", action="generate", duration=3, aspect_ratio="9:16", resolution="480p"),
+    good("good-i2v-png", action="generate", image="<png>", duration=2),
+    good("good-i2v-jpeg", action="generate", image="<jpeg-data-url>", aspect_ratio="1:1"),
+    good("good-edit", action="edit"),
+    good("good-action-case", action=" Extend "),
+    good("gen-10", action="generate", duration=10),  # a two-step chain: 10 s, then 18 s
+    good("gen-10-ext", action="extend", video="@gen-10", duration=8),
     # -- prompt
     bad("prompt-empty", "prompt", "is empty", prompt=""),
     bad("prompt-whitespace", "prompt", "is empty", prompt=" \t\n  "),
@@ -149,6 +181,89 @@ CASES: tuple[Case, ...] = (
     bad("key-duraton", "duraton", "unknown key", "did you mean 'duration'?", duraton=4),
     bad("key-promt", "promt", "unknown key", "did you mean 'prompt'?", promt="the sea calms"),
     bad("key-acton", "acton", "unknown key", "did you mean 'action'?", acton="extend"),
+    # -- action
+    bad("action-unknown", "action", "must be generate, edit or extend, got 'animate'",
+        action="animate"),
+    bad("action-misspelt", "action", "got 'extnd': did you mean 'extend'?", action="extnd"),
+    bad("action-number", "action", "got the number 2", action=2),
+    # -- fields the action does not take
+    bad("generate-video", "video", "generate takes no video", action="generate",
+        video=CDN.format("generate-video")),
+    bad("edit-image", "image", "edit takes no image", action="edit", image="<png>"),
+    bad("extend-image", "image", "extend takes no image", action="extend", image="<png>"),
+    bad("edit-duration", "duration", "edit takes no duration", action="edit", duration=4),
+    bad("edit-aspect-ratio", "aspect_ratio", "edit takes no aspect_ratio", action="edit",
+        aspect_ratio="16:9"),
+    bad("extend-aspect-ratio", "aspect_ratio", "extend takes no aspect_ratio",
+        aspect_ratio="16:9"),
+    bad("edit-resolution", "resolution", "edit takes no resolution", action="edit",
+        resolution="720p"),
+    bad("extend-resolution", "resolution", "extend takes no resolution", action="extend",
+        resolution="480p"),
+    # -- each action's limits
+    bad("generate-duration-0", "duration", "from 1 to 15 seconds, got 0", action="generate",
+        duration=0),
+    bad("generate-duration-16", "duration", "from 1 to 15 seconds, got 16", action="generate",
+        duration=16),
+    bad("extend-duration-1", "duration", "from 2 to 10 seconds, got 1", action="extend",
+        duration=1),
+    bad("extend-duration-11", "duration", "from 2 to 10 seconds, got 11", action="extend",
+        duration="11"),
+    bad("aspect-ratio-5-4", "aspect_ratio", "must be one of 1:1, 16:9, 9:16, 4:3, 3:4, 3:2, 2:3",
+        "got '5:4'", action="generate", aspect_ratio="5:4"),
+    bad("aspect-ratio-number", "aspect_ratio", "must be text", "got the number 969",
+        'YAML reads an unquoted 16:9 as 969: quote it, "16:9"', action="generate",
+        aspect_ratio=969),
+    bad("resolution-1080p", "resolution", "must be one of 480p, 720p, got '1080p'",
+        "grok-imagine-video offers these", action="generate", resolution="1080p"),
+    bad("edit-clip-10s", "video", "10 s long", "1 to 8.7 s", "(what edit accepts)",
+        action="edit", video="<ten-s>"),
+    bad("edit-file-id", "video", "edit cannot take a Files API id", action="edit",
+        video="file_id:file-bad-input"),
+    # -- image: stills that are not PNG or JPEG
+    bad("image-gif", "image", "the still is GIF", "PNG or JPEG", action="generate",
+        image="<gif>"),
+    bad("image-text", "image", "the still is not an image", action="generate",
+        image="<still-text>"),
+    bad("image-mp4", "image", "a video, not a still", action="generate", image=GOOD_CLIP),
+    bad("image-empty-file", "image", "is empty (0 bytes)", action="generate", image="<empty>"),
+    bad("image-missing-file", "image", "file not found", "missing.png", action="generate",
+        image="<still-missing>"),
+    bad("image-folder", "image", "is a folder, not an image file", action="generate",
+        image="<still-folder>"),
+    bad("image-data-url-gif", "image", "holds 'image/gif', not an image", action="generate",
+        image=data_url(GIF, "image/gif")),
+    bad("image-data-url-text", "image", "the still is not an image", action="generate",
+        image=data_url(b"plain words", "image/png")),
+    bad("image-data-url-not-base64", "image", "not base64-encoded", action="generate",
+        image="data:image/png,iVBORw0KGgo"),
+    bad("image-data-url-bad-base64", "image", "not valid base64", action="generate",
+        image="data:image/jpeg;base64,@@@@"),
+    bad("image-over-limit", "image", f"up to {MAX_IMAGE_BYTES // 2**20} MiB", action="generate",
+        image="<still-huge>"),
+    bad("image-file-id", "image", "an image cannot be given as a Files API id",
+        action="generate", image="file_id:file-bad-input"),
+    bad("image-number", "image", "must be text", action="generate", image=5),
+    # -- chains: video @<id>
+    bad("upstream-blank", "video", "@ needs the id of the row", video="@"),
+    bad("upstream-nobody", "video", "@nobody names no row of this manifest", video="@nobody"),
+    bad("upstream-typo", "video", "@gen-1O names no row", "did you mean @gen-10?",
+        video="@gen-1O"),
+    bad("self-loop", "video", "@self-loop makes a cycle (self-loop → self-loop)",
+        video="@self-loop"),
+    bad("loop-a", "video", "makes a cycle (loop-a → loop-b → loop-c → loop-a)", video="@loop-b"),
+    bad("loop-b", "video", "makes a cycle (loop-b → loop-c → loop-a → loop-b)", video="@loop-c"),
+    bad("loop-c", "video", "makes a cycle (loop-c → loop-a → loop-b → loop-c)", video="@loop-a"),
+    bad("chain-over-15", "video", "the result of @gen-10-ext will be 18 s long",
+        "(10 s generated by gen-10 + 8 s added by gen-10-ext); extend accepts 2 to 15 s",
+        "shorten the durations along the chain", video="@gen-10-ext"),
+    bad("chain-edit-10", "video", "will be 10 s long (10 s generated by gen-10)",
+        "edit accepts 1 to 8.7 s", action="edit", video="@gen-10"),
+    # -- rows whose upstream ends without a result: not sent, nothing paid
+    blocked("after-invalid", "action-unknown", "invalid"),
+    blocked("after-loop", "loop-a", "invalid", action="edit"),
+    blocked("after-chain-over", "chain-over-15", "invalid", duration=2),
+    blocked("after-upstream-failed", "after-invalid", "upstream_failed"),
     # -- the row as a whole
     Case("row-list", [CDN.format("row-list"), "a list"], "row", ("is a list, not an object",)),
     Case("row-string", "just a string", "row", ("is a string, not an object",)),
@@ -157,26 +272,10 @@ CASES: tuple[Case, ...] = (
     bad("several", "id", "id: contains '/'", "prompt: is empty", "duration: must be from 2",
         id="a/b", prompt="", duration=0),
 )  # fmt: skip
-GOOD = tuple(case for case in CASES if case.field is None)
-BAD = tuple(case for case in CASES if case.field is not None)
+GOOD = tuple(case for case in CASES if case.status == "succeeded")
+BAD = tuple(case for case in CASES if case.status == "invalid")
+BLOCKED = tuple(case for case in CASES if case.status == "upstream_failed")
 ROW_OF = {case.name: number for number, case in enumerate(CASES, 1)}
-
-
-def input_key(video: Any) -> str | None:
-    """The key the emulator counts a submission of `video` under (None: not text)."""
-    if not isinstance(video, str):
-        return None
-    if video.startswith(("http://", "https://")):
-        return video
-    if video.startswith("data:"):
-        try:
-            return sha256_key(base64.b64decode(video.partition(",")[2], validate=True))
-        except ValueError:
-            return sha256_key(video.encode())
-    path = Path(video)
-    if path.is_file():
-        return sha256_key(path)
-    return sha256_key(video.encode())
 
 
 async def run_flow(
@@ -204,8 +303,8 @@ class BigRun:
     report: RunReport
     accepted_by_input: dict[str, int]
     accepted: int
-    #: The prompt the emulator received with each input.
-    sent_prompts: dict[str, str]
+    #: The operation of each (input key, prompt) the emulator received.
+    sent: dict[tuple[str, str], str]
 
     def item(self, case: Case) -> ItemResult:
         """The report's item for `case` (found by row number: ids may repeat or be bad)."""
@@ -218,19 +317,27 @@ class BigRun:
         return self.rows[ROW_OF[case.name] - 1]
 
     def key(self, case: Case) -> str | None:
-        """The emulator's key of `case`'s video (relative paths from the manifest's folder)."""
-        written = self.row(case)
-        video = written.get("video") if isinstance(written, dict) else None
-        if video == GOOD_CLIP:
-            video = str(self.manifest.parent / GOOD_CLIP)
-        return input_key(video)
+        """The emulator's key of `case`'s job (relative paths from the manifest's folder; a
+        chained row's: the result URL of its upstream's job)."""
+        key = input_key(self.row(case), self.manifest.parent)
+        if key is not None and key.startswith("@"):
+            above = [item for item in self.report.items if item.id == key[1:]]
+            return above[0].video_url if above else None
+        return key
+
+    def was_sent(self, case: Case) -> bool:
+        """Whether the emulator received `case`'s input with `case`'s prompt."""
+        row = self.row(case)
+        prompt = row.get("prompt") if isinstance(row, dict) else None
+        return (self.key(case), prompt) in self.sent
 
 
 def materialise(row: Any, media: dict[str, str]) -> Any:
-    """`row` with its `MEDIA` placeholder (if any) replaced by the real value."""
-    if isinstance(row, dict) and isinstance(row.get("video"), str) and row["video"] in media:
-        return {**row, "video": media[row["video"]]}
-    return row
+    """`row` with its `MEDIA` placeholders (if any) replaced by the real values."""
+    if not isinstance(row, dict):
+        return row
+    return {key: media.get(value, value) if isinstance(value, str) else value
+            for key, value in row.items()}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -252,11 +359,27 @@ async def big_run(
     (folder / "clips").mkdir()
     (folder / GOOD_CLIP).write_bytes(h264_clip.read_bytes())
     (folder / "clips" / "folder.mp4").mkdir()
+    stills = folder / "stills"
+    (stills / "folder.png").mkdir(parents=True)
+    (stills / "still.png").write_bytes(png(32, 18))
+    (stills / "anim.gif").write_bytes(GIF)
+    (stills / "notes.png").write_text("these are notes, not a picture\n")
+    with open(stills / "huge.png", "wb") as f:  # sparse: a PNG header, then nothing
+        f.write(png())
+        f.truncate(MAX_IMAGE_BYTES + 1_000_000)
     media = {
         "<good-data-url>": data_url(mp4_factory(seconds=4.0)),
         "<mpeg4-data-url>": data_url(mpeg4_clip),
         "<short>": str(short_clip),
         "<long>": str(long_clip),
+        "<ten-s>": str(mp4_factory(seconds=10.0)),
+        "<png>": "stills/still.png",
+        "<jpeg-data-url>": data_url(jpeg(), "image/jpeg"),
+        "<gif>": "stills/anim.gif",
+        "<still-text>": "stills/notes.png",
+        "<still-huge>": "stills/huge.png",
+        "<still-missing>": "stills/missing.png",
+        "<still-folder>": "stills/folder.png",
         "<mpeg4>": str(mpeg4_clip),
         "<vp9>": str(vp9_clip),
         "<truncated>": str(truncated_clip),
@@ -280,7 +403,7 @@ async def big_run(
     finally:
         server.stop()
         await drain_prefect_workers()
-    sent = {record.input_key: record.prompt for record in server.state.submissions}
+    sent = {(r.input_key, r.prompt): r.action for r in server.state.submissions}
     return BigRun(
         manifest, output, rows, state, report, server.state.accepted_by_input,
         server.state.accepted, sent,
@@ -314,14 +437,33 @@ def test_bad_row_is_invalid_names_row_field_and_reason_and_is_never_sent(
         assert phrase in item.error.message
     assert item.id == shown
     assert (item.request_id, item.attempts, item.output) == (None, 0, None)
-    key = big_run.key(case)
-    if key is not None:
-        assert key not in big_run.accepted_by_input
+    assert not big_run.was_sent(case)
+
+
+@pytest.mark.parametrize("case", BLOCKED, ids=[case.name for case in BLOCKED])
+def test_a_row_whose_upstream_ended_without_a_result_is_upstream_failed_and_unpaid(
+    big_run: BigRun, case: Case
+) -> None:
+    """A valid row whose video is the result of an invalid (or itself blocked) row ends
+    `upstream_failed`, naming that row and how it ended; nothing is sent for it."""
+    item = big_run.item(case)
+    upstream = case.row["video"][1:]
+    assert (item.status, item.id, item.upstream) == ("upstream_failed", case.name, upstream)
+    assert item.error is not None
+    assert (item.error.code, item.error.field) == ("upstream_failed", None)
+    assert item.error.message == (
+        f"its video is the result of row {ROW_OF[upstream]} (id {upstream!r}), which ended "
+        f"{case.upstream_ends}: not submitted, nothing paid"
+    )
+    assert big_run.item(CASES[ROW_OF[upstream] - 1]).status == case.upstream_ends
+    assert (item.request_id, item.attempts, item.output) == (None, 0, None)
+    assert not big_run.was_sent(case)
 
 
 @pytest.mark.parametrize("case", GOOD, ids=[case.name for case in GOOD])
 def test_good_row_next_to_bad_ones_succeeds_with_its_file(big_run: BigRun, case: Case) -> None:
-    """Every good row (unicode and right-to-left prompts too) is sent once and downloaded."""
+    """Every good row (unicode and right-to-left prompts too; generations from a prompt, a PNG
+    and a JPEG, an edit, a chain) is sent once, to its operation, and downloaded."""
     item = big_run.item(case)
     assert item.status == "succeeded", item.error
     assert item.id == case.row["id"]
@@ -333,7 +475,8 @@ def test_good_row_next_to_bad_ones_succeeds_with_its_file(big_run: BigRun, case:
     key = big_run.key(case)
     assert key is not None
     assert big_run.accepted_by_input.get(key) == 1
-    assert big_run.sent_prompts[key] == case.row["prompt"]  # unicode and RTL text intact
+    action = case.row.get("action", "extend").strip().lower()
+    assert big_run.sent[key, case.row["prompt"]] == action  # unicode and RTL text intact
 
 
 def test_only_the_good_rows_were_submitted_and_written(big_run: BigRun) -> None:
@@ -348,18 +491,22 @@ def test_report_accounts_for_every_row_and_the_run_ends_failed(big_run: BigRun) 
     """One item per row in order; the totals; the run is Failed because rows were invalid."""
     report = big_run.report
     assert [item.row for item in report.items] == list(range(1, len(CASES) + 1))
+    assert [item.status for item in report.items] == [case.status for case in CASES]
     assert report.totals["succeeded"] == len(GOOD)
     assert report.totals["invalid"] == len(BAD)
+    assert report.totals["upstream_failed"] == len(BLOCKED)
     assert sum(report.totals.values()) == len(CASES)
     assert big_run.state.is_failed()
     assert big_run.state.message == (
-        f"{len(GOOD)} of {len(CASES)} rows succeeded; {len(BAD)} invalid"
+        f"{len(GOOD)} of {len(CASES)} rows succeeded; {len(BAD)} invalid, "
+        f"{len(BLOCKED)} upstream_failed"
     )
 
 
 def test_the_suite_is_big_enough() -> None:
-    """At least 30 bad cases, each name unique."""
-    assert len(BAD) >= 30
+    """At least 75 bad cases and a few rows blocked by them, each name unique."""
+    assert len(BAD) >= 75
+    assert len(BLOCKED) >= 3
     assert len({case.name for case in CASES}) == len(CASES)
 
 
@@ -431,6 +578,23 @@ def test_a_video_over_the_upload_limit_is_refused_by_load_manifest(
     assert row.message.startswith("row 1 (id 'big'): video: ")
     assert "over the" in row.message and "upload limit (GROK_VIDEO_MAX_UPLOAD_BYTES)" in row.message
     assert "base64," not in row.message  # never the data URL's body
+
+
+def test_an_unquoted_ratio_in_a_yaml_manifest_is_refused_with_its_fix(tmp_path: Path) -> None:
+    """YAML 1.1 reads `aspect_ratio: 16:9` as the number 969: the row says so and to quote it;
+    the quoted value runs."""
+    manifest = tmp_path / "ratios.yaml"
+    manifest.write_text(
+        "- id: bare\n  action: generate\n  prompt: dawn\n  aspect_ratio: 16:9\n"
+        '- id: quoted\n  action: generate\n  prompt: dusk\n  aspect_ratio: "16:9"\n'
+    )
+    bare, quoted = load_manifest(str(manifest)).rows
+    assert isinstance(bare, InvalidRow)
+    assert bare.message == (
+        "row 1 (id 'bare'): aspect_ratio: must be text, one of 1:1, 16:9, 9:16, 4:3, 3:4, 3:2, "
+        '2:3: got the number 969 (YAML reads an unquoted 16:9 as 969: quote it, "16:9")'
+    )
+    assert isinstance(quoted, ValidRow) and quoted.aspect_ratio == "16:9"
 
 
 async def test_the_flow_honours_grok_video_max_upload_bytes(
@@ -615,7 +779,8 @@ def test_validate_lists_every_bad_row_of_the_big_manifest_as_the_run_reported_it
     assert done.returncode == 1, done.stderr
     assert done.stderr == ""
     expected = [item.error.message for item in big_run.report.items if item.status == "invalid"]
-    summary = f"{big_run.manifest}: {len(CASES)} rows, {len(GOOD)} valid, {len(BAD)} invalid"
+    valid = len(GOOD) + len(BLOCKED)  # rows blocked by an invalid upstream are valid rows
+    summary = f"{big_run.manifest}: {len(CASES)} rows, {valid} valid, {len(BAD)} invalid"
     assert done.stdout.splitlines() == [*expected, summary]
 
 

@@ -75,8 +75,17 @@ def test_validate_accepts_a_manifest_whose_rows_are_all_valid(tmp_path, h264_cli
     ])  # fmt: skip
     done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"{manifest}: 2 rows, 2 valid, 0 invalid"]
+    assert done.stdout.splitlines() == [
+        f"{manifest}: 2 rows, 2 valid, 0 invalid",
+        # local: 3 s + 4 at $0.07; remote: up to 15 s + 6 (its length is not known) at $0.07
+        "Estimated cost: $1.96 for 2 jobs, 28 s of video (estimates from public prices, not a "
+        "quote: set GROK_VIDEO_PRICES to yours)",
+    ]
     assert done.stderr == ""
+    prices = '{"grok-imagine-video": {"480p": 0.01, "720p": 0.01}}'
+    done = run_cli("validate", str(manifest), cwd=tmp_path,
+                   env=cli_environment(tmp_path, GROK_VIDEO_PRICES=prices))  # fmt: skip
+    assert "Estimated cost: $0.28 for 2 jobs" in done.stdout
 
 
 def test_validate_lists_every_invalid_row(tmp_path, h264_clip, not_mp4_file):
@@ -89,11 +98,27 @@ def test_validate_lists_every_invalid_row(tmp_path, h264_clip, not_mp4_file):
     done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 5
     assert lines[0].startswith("row 2 (id 'long'): duration:")
     assert lines[1].startswith("row 3 (id 'notmp4'): video:")
     assert lines[2].startswith("row 4 (id 'noprompt'): prompt:")
     assert lines[3] == f"{manifest}: 4 rows, 1 valid, 3 invalid"
+    assert lines[4].startswith("Estimated cost: $0.49 for 1 job, 7 s of video")
+
+
+def test_validate_names_rows_that_wait_on_an_invalid_one(tmp_path):
+    manifest = write_csv(tmp_path / "m.csv", [
+        {"id": "base", "action": "generate", "prompt": "a kite", "aspect_ratio": "5:4"},
+        {"id": "more", "video": "@base", "prompt": "it flies off"},
+    ])  # fmt: skip
+    done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[1] == (
+        "row 2 (id 'more'): video: waits for row 1 (id 'base'), which is invalid: it will not run"
+    )
+    assert lines[2] == f"{manifest}: 2 rows, 1 valid, 1 invalid, 1 waiting on an invalid row"
+    assert lines[3].startswith("Estimated cost: $0.00 for 0 jobs")
 
 
 @pytest.mark.parametrize(
@@ -132,7 +157,7 @@ def test_validate_names_an_unknown_column_and_the_closest_known_one(tmp_path):
         "aspect_ratio, resolution, model): "
         "did you mean 'duration'?"
     )
-    assert done.stdout.splitlines() == [
+    assert done.stdout.splitlines()[:3] == [
         f"row 1 (id 'a'): {problem}",
         f"row 2 (id 'b'): {problem}",
         f"{manifest}: 2 rows, 0 valid, 2 invalid",
@@ -342,6 +367,27 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     assert emulator.state.accepted == 3
     noise = [w for w in ("Traceback", "ERROR", "WARNING", "Finished in state") if w in everything]
     assert not noise, everything
+
+
+@pytest.mark.slow
+def test_run_with_a_spend_cap_stops_submitting_and_says_why(tmp_path, emulator, prefect_server):
+    manifest = write_csv(tmp_path / "m.csv", [
+        {"id": f"r{n}", "action": "generate", "prompt": f"cap scene {n}", "duration": 2}
+        for n in range(3)
+    ])  # fmt: skip
+    prices = '{"grok-imagine-video": {"480p": 0.05, "720p": 0.05}}'  # the emulator's price
+    env = cli_environment(tmp_path / "home", api=emulator, api_url=prefect_server,
+                          poll=FAST_POLL, GROK_VIDEO_PRICES=prices)  # fmt: skip
+    done = run_cli("run", str(manifest), "--output", str(tmp_path / "out"), "--max-cost", "0.15",
+                   "--report", "r.json", "--submit-rate", "20", env=env, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert emulator.state.accepted == 1
+    lines = done.stdout.splitlines()
+    assert "Stopped submitting: the spend cap of $0.15 was reached: 2 row(s) not submitted" in lines
+    assert f"  skipped (2): {NEXT_STEPS['skipped']}" in lines
+    assert sorted(item["status"] for item in _report(tmp_path / "r.json").values()) == [
+        "skipped", "skipped", "succeeded"
+    ]  # fmt: skip
 
 
 @pytest.mark.slow

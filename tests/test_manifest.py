@@ -304,7 +304,8 @@ def test_a_row_that_is_not_an_object_is_an_invalid_row(root, row, kind):
     assert invalid.problems == (
         RowProblem(
             "row",
-            f"is {kind}, not an object: write each row as an object with 'video' and 'prompt' keys",
+            f"is {kind}, not an object: write each row as an object with a 'prompt' key "
+            "(and 'video', 'action', ... as the row needs)",
         ),
     )
 

@@ -312,12 +312,25 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
             problems.setdefault("duration", exc.message)
     for name, choices in (("aspect_ratio", limits.aspect_ratios),
                           ("resolution", limits.resolutions)):  # fmt: skip
-        if name in given and name not in problems:
+        if name in given and name not in problems and not isinstance(given[name], str):
+            problems[name] = _not_text(given[name], choices)
+        elif name in given and name not in problems:
             try:
                 setattr(draft, name, check_choice(_text(given[name]), choices, name))
             except InputError as exc:
                 problems[name] = _with_model(exc.message, name, draft)
     return draft
+
+
+def _not_text(value: Any, choices: Sequence[str]) -> str:
+    """Why a choice that is not text is refused, and how it may have become a number."""
+    message = f"must be text, one of {', '.join(choices)}: got {kind_of(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 16:9 as a base-60 number, 16 * 60 + 9
+        ratio = "{}:{}".format(*divmod(value, 60))
+        if ratio in choices:
+            message += f' (YAML reads an unquoted {ratio} as {value}: quote it, "{ratio}")'
+    return message
 
 
 def _text(value: Any) -> Any:
@@ -419,30 +432,6 @@ def _id_problem(value: str) -> str | None:
     if value.split(".")[0].lower() in _WINDOWS_DEVICES:
         return f"is a device name on Windows ({value.split('.')[0]!r}): choose another ({why})"
     return None
-
-
-def _check_unique_ids(drafts: list[_Draft]) -> None:
-    """Mark every repeat of an id invalid; the first row with it stays as it is."""
-    first: dict[str, _Draft] = {}
-    for draft in drafts:
-        if draft.id is None:
-            continue
-        # Case-insensitive file systems (macOS, Windows) would store both rows in one file.
-        key = unicodedata.normalize("NFC", draft.id).casefold()
-        earlier = first.setdefault(key, draft)
-        if earlier is draft:
-            continue
-        message = f"duplicate id {shown(draft.id)!r} (first on row {earlier.row}"
-        if earlier.id != draft.id:
-            message += f" as {shown(earlier.id or '')!r}, the same file name on many systems"
-        if earlier.derived:
-            message += ", which has no id and was named after its position"
-        message += ")"
-        if draft.derived:
-            message += f": this row has no id and was named {draft.id!r}; give it an id"
-        else:
-            message += ": each id names an output file <id>.mp4, so give each row its own"
-        draft.problems.setdefault("id", message)
 
 
 def _check_unique_ids(drafts: list[_Draft]) -> None:

@@ -322,8 +322,8 @@ def raw_row(item: Any) -> RawRow:
         problems=[
             RowProblem(
                 "row",
-                f"is {kind_of(item)}, not an object: write each row as an object with "
-                "'video' and 'prompt' keys",
+                f"is {kind_of(item)}, not an object: write each row as an object with a "
+                "'prompt' key (and 'video', 'action', ... as the row needs)",
             )
         ]
     )
