@@ -75,7 +75,7 @@ def ensure_chromium() -> float:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise RuntimeError(
             f"{CHROMIUM} is missing and cannot be installed here (that takes apt-get as root): "
-            f"install Debian's chromium package (`sudo {' '.join(INSTALL)}`)"
+            "install Debian's chromium package (`sudo apt-get install chromium`)"
         )
     started = time.monotonic()
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
