@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from fixtures_cli import cli_environment
 from fixtures_emulator import poll_env
+from fixtures_server import Cluster
 
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.policies import PollPolicy
@@ -30,94 +26,16 @@ ROWS, CHUNK, RATE = 40, 10, 5.0
 STEPS = "prefect_grok_video.flows.steps"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a process started in its own session, with everything it started."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-class Cluster:
-    """A Prefect server, the emulator, a work pool and workers, all on 127.0.0.1.
-
-    With `server`, the processes of one test against that cluster's server.
-    """
-
-    def __init__(self, root: Path, server: Cluster | None = None) -> None:
-        self.root = root
-        self.server = server
-        self.processes: list[subprocess.Popen] = []
-        self.api_url = server.api_url if server else f"http://127.0.0.1:{_free_port()}/api"
-        self.env = cli_environment(
-            root / "prefect-home",
-            api_url=self.api_url,
-            # one result storage for every process: where cached request_ids and chunk reports
-            # live (on several machines, a shared bucket: see the README)
-            PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(root / "shared-results"),
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_LOGGING_LEVEL="INFO",
-        )
-
-    def start(self, name: str, *args: str, cwd: Path | None = None, **env: str) -> None:
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes.append(subprocess.Popen(
-            args, env={**self.env, **env}, cwd=cwd or self.root, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        ))  # fmt: skip
-
-    def run(self, *args: str, timeout: float = 120, **env: str) -> str:
-        done = subprocess.run(args, env={**self.env, **env}, cwd=REPO, capture_output=True,
-                              text=True, timeout=timeout)  # fmt: skip
-        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def logs(self) -> str:
-        own = "\n".join(
-            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log"))
-        )
-        return f"{self.server.logs()}\n{own}" if self.server else own
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            _stop(process)
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One `prefect server start` for this file's tests (a start takes 15-45 s on 2 cores)."""
-    server = Cluster(tmp_path_factory.mktemp("prefect-server"))
-    try:
-        server.start("server", "prefect", "server", "start", "--host", "127.0.0.1",
-                     "--port", server.api_url.split(":")[2].split("/")[0])  # fmt: skip
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"the Prefect server did not start\n{server.logs()}")
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def cluster(prefect_server: Cluster, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(prefect_server_process: Cluster, tmp_path: Path) -> Iterator[Cluster]:
     """A test's own processes (workers) and settings (result storage), on the shared server."""
-    cluster = Cluster(tmp_path, server=prefect_server)
+    cluster = Cluster(
+        tmp_path, server=prefect_server_process,
+        # one result storage for every process: where cached request_ids and chunk reports
+        # live (on several machines, a shared bucket: see the README)
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(tmp_path / "shared-results"),
+        PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="INFO",
+    )  # fmt: skip
     try:
         yield cluster
     finally:
