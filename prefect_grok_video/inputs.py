@@ -109,6 +109,9 @@ class MediaInput:
         if self.kind == "data_url":
             media_type = self.source[5:].split(";", 1)[0].split(",", 1)[0] or "data"
             return f"data:{media_type} ({_human_size(self.size or 0)} inline)"
+        if self.kind == "url" and "?" in self.source:
+            # A query may hold a signature or a token (a presigned URL): not for logs.
+            return self.source.split("?", 1)[0] + "?…"
         return self.source
 
     @property
