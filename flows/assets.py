@@ -23,7 +23,7 @@ from prefect_grok_video.manifest import ValidRow
 from prefect_grok_video.models import VideoJob
 from prefect_grok_video.outputs import local_path
 
-__all__ = ["asset_key", "input_asset_keys", "video_asset", "video_metadata"]
+__all__ = ["asset_key", "input_asset_keys", "job_metadata", "row_metadata", "video_asset"]
 
 #: Characters Prefect refuses in an asset key (prefect.types.names), and a few more.
 _RESTRICTED = re.compile(r"[\s#?&%\"'<>\[\]{}|\\^`]")
@@ -70,16 +70,21 @@ def video_asset(row: ValidRow, output: str) -> Asset | None:
     return Asset(key=key, properties=AssetProperties(name=row.id, description=description))
 
 
-def video_metadata(row: ValidRow, job: VideoJob) -> dict[str, Any]:
-    """What an asset's page shows of a video: the job, the prompt's first characters, the
-    length asked for and made, and what it cost (the download adds the file's size and
-    sha256)."""
+def row_metadata(row: ValidRow) -> dict[str, Any]:
+    """What an asset's page shows of a row: its action, model, the prompt's first characters
+    and the length asked for (the finish task adds the job's and the file's)."""
     return {
-        "request_id": job.request_id,
         "action": row.action,
         "model": row.model,
         "prompt": shown(row.prompt, 80),
         "duration": row.duration,
+    }
+
+
+def job_metadata(job: VideoJob) -> dict[str, Any]:
+    """What an asset's page shows of the job that made it: its id, length and cost."""
+    return {
+        "request_id": job.request_id,
         "video_seconds": job.video.duration if job.video else None,
         "cost_usd": job.cost_usd,
     }

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,6 +32,7 @@ from pydantic import Field
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.errors import (
     RETRYABLE_JOB_ERROR_CODES,
+    DownloadError,
     GrokVideoError,
     JobFailedError,
     PollTimeoutError,
@@ -43,7 +44,7 @@ from prefect_grok_video.flows.artifacts import (
     publish_link,
     publish_report,
 )
-from prefect_grok_video.flows.assets import input_asset_keys, video_asset, video_metadata
+from prefect_grok_video.flows.assets import input_asset_keys, row_metadata, video_asset
 from prefect_grok_video.flows.budget import (
     Budget,
     BudgetExceededError,
@@ -57,12 +58,12 @@ from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
+    Finished,
     Submission,
-    download_video,
+    finish_video,
     job_key,
-    materializing_download,
+    materializing_finish,
     shared_client,
-    wait_for_video,
 )
 from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
@@ -105,13 +106,17 @@ run_listener: ContextVar[RunListener | None] = ContextVar("grok_video_listener",
 
 @dataclass(frozen=True)
 class _JobOutcome:
-    """How a job (with its resubmissions) ended, before its video is downloaded."""
+    """How a job (with its resubmissions) ended, and the video it was downloaded as."""
 
     status: ItemStatus
     attempts: int
     submission: Submission | None = None
     job: VideoJob | None = None
     error: ItemError | None = None
+    #: The download of the row the job was run for (rows that are the same job download
+    #: their own copies).
+    download: DownloadResult | None = None
+    row: int | None = None
 
 
 @task(name="validate-manifest", cache_policy=NO_CACHE)
@@ -185,6 +190,12 @@ class _Run:
         #: By row number: how each row's job ended (before its download), and its outcome.
         self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
         self._items: dict[int, asyncio.Future[ItemResult]] = {}
+        #: Rows whose outcome an earlier run already saw (and announced).
+        self._known: set[int] = set()
+        #: The rows that are each job (rows that are the very same job share it).
+        self._same_job: dict[tuple[object, ...], list[ValidRow]] = {}
+        for row in manifest.valid:
+            self._same_job.setdefault(row.identity, []).append(row)
         for row in manifest.rows:
             self._by_id.setdefault(row.id, row)
             self._ended[row.row] = loop.create_future()
@@ -217,7 +228,8 @@ class _Run:
             if not self._ended[row.row].done():  # told nothing yet: dependents must not wait
                 self._ended[row.row].set_result(_JobOutcome("failed", 0))
         self._items[row.row].set_result(item)
-        emit_row_event(item, self.flow_run_id)
+        if row.row not in self._known:
+            emit_row_event(item, self.flow_run_id)
         self.progress.advance()
         if item.status == "succeeded":
             self.logger.info(
@@ -247,12 +259,12 @@ class _Run:
                 self._jobs[identity] = asyncio.ensure_future(self._job(row, video, fingerprint))
             # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
             outcome = await asyncio.shield(self._jobs[identity])
-            self._ended[row.row].set_result(outcome)
+            self._tell_ended(row, outcome)
             item = self._result(row, outcome)
             if outcome.status != "succeeded":
                 return item
             try:
-                download = await self._download(row, outcome)
+                download = await self._downloaded(row, outcome)
             except GrokVideoError as exc:
                 self.logger.error("Row %s: %s", row.id, exc)
                 return item.model_copy(
@@ -261,6 +273,11 @@ class _Run:
         return item.model_copy(
             update={"output": download.path, "size": download.size, "sha256": download.sha256}
         )
+
+    def _tell_ended(self, row: ValidRow, outcome: _JobOutcome) -> None:
+        """Tell the rows chained to `row` how its job ended (once; before its download)."""
+        if not self._ended[row.row].done():
+            self._ended[row.row].set_result(outcome)
 
     async def _upstream_video(self, row: ValidRow) -> tuple[VideoInput, str] | ItemResult:
         """The video of a chained row, once its upstream's job has ended: the result's URL
@@ -361,19 +378,24 @@ class _Run:
                     error=ItemError(code="submit_outcome_unknown",
                                     message=submission.unknown_reason or "no answer"),
                 )  # fmt: skip
+            final = attempt >= self.options.max_resubmits
+            seen: list[VideoJob] = []
+            ended = partial(self._job_ended, row, submission, attempt + 1, final, seen)
             try:
-                job = await wait_for_video(
-                    submission.request_id, self.credentials, timeout=self.options.wait_timeout,
-                    submitted_at=submission.submitted_at, row_id=row.id,
-                )  # fmt: skip
+                finished = await self._finish(row, submission, on_ended=ended)
             except PollTimeoutError as exc:
                 return _JobOutcome("timed_out", attempt + 1, submission, error=_error(exc))
             except GrokVideoError as exc:
-                return _JobOutcome("failed", attempt + 1, submission, error=_error(exc))
+                if not (seen and seen[-1].outcome == "succeeded"):
+                    return _JobOutcome("failed", attempt + 1, submission, error=_error(exc))
+                # The video was made, its download failed: each row tries its own again.
+                self.logger.warning("Row %s: %s", row.id, exc)
+                finished = Finished(job=seen[-1])
+            job = finished.job
             if self.budget is not None:  # what it cost instead of what it was expected to
                 await self.budget.settle(job_key(row.id, attempt), job.cost_usd)
             code = job.error.code if job.error else None
-            if code in RETRYABLE_JOB_ERROR_CODES and attempt < self.options.max_resubmits:
+            if code in RETRYABLE_JOB_ERROR_CODES and not final:
                 attempt += 1
                 self.logger.warning(
                     "Row %s: request %s failed with %s; submitting again (%d of %d)",
@@ -386,7 +408,26 @@ class _Run:
             except JobFailedError as exc:
                 error = _error(exc)
                 self.logger.warning("Row %s: %s", row.id, exc)
-            return _JobOutcome(job.outcome, attempt + 1, submission, job, error)  # type: ignore[arg-type]
+            return _JobOutcome(job.outcome, attempt + 1, submission, job, error,  # type: ignore[arg-type]
+                               finished.download, row.row)  # fmt: skip
+
+    def _job_ended(
+        self,
+        row: ValidRow,
+        submission: Submission,
+        tries: int,
+        final: bool,
+        seen: list[VideoJob],
+        job: VideoJob,
+    ) -> None:
+        """A job ended (`seen` keeps it): rows chained to its rows go on before its download,
+        unless it is to be submitted again."""
+        seen.append(job)
+        code = job.error.code if job.error else None
+        if final or code not in RETRYABLE_JOB_ERROR_CODES:
+            outcome = _JobOutcome(job.outcome, tries, submission, job)  # type: ignore[arg-type]
+            for same in self._same_job[row.identity]:
+                self._tell_ended(same, outcome)
 
     def _skipped(self, attempt: int) -> _JobOutcome:
         """The outcome of a job the spend cap kept from being submitted."""
@@ -397,38 +438,60 @@ class _Run:
         )
         return _JobOutcome("skipped", attempt, error=ItemError(code="spend_cap", message=message))
 
-    async def _download(self, row: ValidRow, outcome: _JobOutcome) -> DownloadResult:
-        """Download the row's video, or trust an earlier download only if the file is intact."""
-        job = outcome.job
-        assert job is not None and job.video is not None
+    async def _finish(
+        self,
+        row: ValidRow,
+        submission: Submission,
+        *,
+        refresh: bool = False,
+        on_ended: Callable[[VideoJob], None] | None = None,
+    ) -> Finished:
+        """Wait for the row's job and download its video (one task run, cached per job and
+        destination; `refresh`: not from the cache). A row whose job's end an earlier run
+        already saw is not announced again (`_known`): an automation fires once per video."""
+        assert submission.request_id is not None
         destination = self.output.destination(row.output_name)
-        arguments = {
-            "url": job.video.url,
-            "destination": destination,
-            "credentials": self.credentials,
-            "request_id": job.request_id,
-            "row_id": row.id,
-            "asset_metadata": video_metadata(row, job),
-        }
-        download = self._materializing(row, destination)
-        result = await download(**arguments)
-        if not await anyio.to_thread.run_sync(intact, result):
-            self.logger.warning("Row %s: %s is missing or changed; downloading again",
-                                row.id, result.path)  # fmt: skip
-            result = await download.with_options(refresh_cache=True)(**arguments)
-        return result
+        finish = self._materializing(row, destination)
+        if refresh:
+            finish = finish.with_options(refresh_cache=True)
+        state = await finish(
+            submission.request_id, destination, self.credentials,
+            timeout=self.options.wait_timeout, submitted_at=submission.submitted_at,
+            row_id=row.id, asset_metadata=row_metadata(row), on_ended=on_ended,
+            return_state=True,
+        )  # fmt: skip
+        finished = await state.aresult()  # raises what the task raised
+        if state.name == "Cached":
+            self._known.add(row.row)
+        return finished
 
-    def _materializing(self, row: ValidRow, destination: str) -> Task[..., DownloadResult]:
-        """The download task of a row, materializing its video as an asset whose upstream is
+    async def _downloaded(self, row: ValidRow, outcome: _JobOutcome) -> DownloadResult:
+        """The row's video: downloaded with its job (or, for another row of the same job, on
+        its own), and trusted from an earlier run only if the file is still whole."""
+        assert outcome.submission is not None
+        download = outcome.download if outcome.row == row.row else None
+        if download is None:
+            download = (await self._finish(row, outcome.submission)).download
+        if download is None or not await anyio.to_thread.run_sync(intact, download):
+            if download is not None:
+                self.logger.warning("Row %s: %s is missing or changed; downloading again",
+                                    row.id, download.path)  # fmt: skip
+            download = (await self._finish(row, outcome.submission, refresh=True)).download
+        if download is None:  # the job answers differently now: it is no longer done
+            raise DownloadError("the job no longer offers its video: run again with refresh")
+        return download
+
+    def _materializing(self, row: ValidRow, destination: str) -> Task[..., Finished]:
+        """The finish task of a row, materializing its video as an asset whose upstream is
         its input (or its upstream row's video)."""
         asset = video_asset(row, destination)
         if asset is None:
-            return download_video
+            return finish_video
         upstream = self._by_id.get(row.upstream or "")
         upstream_output = (
             self.output.destination(upstream.output_name) if upstream is not None else None
         )
-        return materializing_download(asset, input_asset_keys(row, upstream_output))
+        return materializing_finish(asset, input_asset_keys(row, upstream_output))
 
     def _result(self, row: ValidRow, outcome: _JobOutcome) -> ItemResult:
         job, submission = outcome.job, outcome.submission

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
+from prefect_grok_video.flows.assets import job_metadata
 from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
 from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import (
@@ -47,8 +48,10 @@ from prefect_grok_video.settings import GrokVideoSettings
 
 __all__ = [
     "SUBMIT_TASKS",
+    "Finished",
     "Submission",
     "download_video",
+    "finish_video",
     "submit_edit",
     "submit_extension",
     "submit_generation",
@@ -328,16 +331,27 @@ async def wait_for_video(
 
     Raises `PollTimeoutError` after `timeout` seconds (waiting again later is free).
     """
+    async with _client_for(credentials) as client:
+        return await _wait(client, request_id, timeout, submitted_at, row_id)
+
+
+async def _wait(
+    client: AsyncGrokVideoClient,
+    request_id: str,
+    timeout: float,
+    submitted_at: datetime | None,
+    row_id: str | None,
+) -> VideoJob:
+    """Poll until the job ends, the schedule's clock set to when it was submitted."""
     started = None
     if submitted_at is not None:
         age = (datetime.now(timezone.utc) - submitted_at).total_seconds()
         started = time.monotonic() - max(0.0, age)
-    async with _client_for(credentials) as client:
-        try:
-            return await client.wait_for_video(request_id, timeout=timeout, submitted_at=started)
-        except GrokVideoError as exc:
-            exc.row_id = row_id
-            raise
+    try:
+        return await client.wait_for_video(request_id, timeout=timeout, submitted_at=started)
+    except GrokVideoError as exc:
+        exc.row_id = row_id
+        raise
 
 
 def download_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
@@ -377,11 +391,23 @@ async def download_video(
     `asset_metadata` and the file's size and sha256.
     """
     async with _client_for(credentials) as client:
-        try:
-            result = await client.download(url, destination)
-        except GrokVideoError as exc:
-            exc.row_id, exc.request_id = row_id, request_id
-            raise
+        return await _download(client, url, destination, request_id, row_id, asset_metadata)
+
+
+async def _download(
+    client: AsyncGrokVideoClient,
+    url: str,
+    destination: str,
+    request_id: str | None,
+    row_id: str | None,
+    asset_metadata: dict[str, Any] | None,
+) -> DownloadResult:
+    """Download, and give the task's assets (if it materializes one) the file's metadata."""
+    try:
+        result = await client.download(url, destination)
+    except GrokVideoError as exc:
+        exc.row_id, exc.request_id = row_id, request_id
+        raise
     context = AssetContext.get()
     if context is not None and context.downstream_assets:
         for asset in context.downstream_assets:
@@ -391,7 +417,63 @@ async def download_video(
     return result
 
 
-def materializing_download(asset: Asset, upstream: Sequence[str]) -> Task[..., DownloadResult]:
-    """`download_video` as a task that materializes `asset` from the `upstream` assets, for one
+class Finished(BaseModel):
+    """How a job ended, and its video once downloaded (None unless it made one)."""
+
+    job: VideoJob
+    download: DownloadResult | None = None
+
+
+def finish_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
+    """One finish per job and destination: a rerun finds a job's end and file known."""
+    payload = json.dumps(["grok-video-finish/1", parameters["request_id"],
+                          str(parameters["destination"])])  # fmt: skip
+    return "grok-video-finish-" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+#: The options of `finish_video`, also given to the per-row materializing copies of it.
+_FINISH_OPTIONS: dict[str, Any] = {
+    **_DOWNLOAD_OPTIONS,
+    "name": "finish-video",
+    "task_run_name": _run_name("finish"),
+    "cache_key_fn": finish_key,
+}
+
+
+@task(**_FINISH_OPTIONS)
+async def finish_video(
+    request_id: str,
+    destination: str,
+    credentials: GrokVideoCredentials | None = None,
+    *,
+    timeout: float = 1800.0,
+    submitted_at: datetime | None = None,
+    row_id: str | None = None,
+    asset_metadata: dict[str, Any] | None = None,
+    on_ended: Callable[[VideoJob], None] | None = None,
+) -> Finished:
+    """Wait for a job to end and download its video if it made one, in one task run (a run's
+    rows each take two: this and their submit). `on_ended` hears of the job's end before the
+    download (rows chained to this one need not wait for it). Cached per job and destination,
+    like `download_video`: the flows check that a cached file is still whole before trusting
+    it. Raises `PollTimeoutError` after `timeout` seconds (waiting again later is free).
+    """
+    async with _client_for(credentials) as client:
+        job = await _wait(client, request_id, timeout, submitted_at, row_id)
+        if on_ended is not None:
+            on_ended(job)
+        if job.outcome != "succeeded":
+            context = AssetContext.get()
+            if context is not None:  # no video was made: there is no asset to record
+                context.downstream_assets.clear()
+            return Finished(job=job)
+        assert job.video is not None
+        metadata = {**(asset_metadata or {}), **job_metadata(job)}
+        download = await _download(client, job.video.url, destination, request_id, row_id, metadata)
+    return Finished(job=job, download=download)
+
+
+def materializing_finish(asset: Asset, upstream: Sequence[str]) -> Task[..., Finished]:
+    """`finish_video` as a task that materializes `asset` from the `upstream` assets, for one
     row: the UI's asset graph then links the video to its input."""
-    return materialize(asset, asset_deps=list(upstream), **_DOWNLOAD_OPTIONS)(download_video.fn)
+    return materialize(asset, asset_deps=list(upstream), **_FINISH_OPTIONS)(finish_video.fn)

@@ -100,8 +100,9 @@ async def test_every_row_announces_its_outcome_once(emulator, prefect_api, tmp_p
         return_state=True,
     ))  # fmt: skip
     await drain_prefect_workers()
+    jobs = {f"grok-video.request.{item.request_id}" for item in report.items if item.request_id}
     succeeded = [e for e in events_of(prefect_api, "grok-video.video.succeeded")
-                 if e["resource"]["prefect.resource.name"] in ("made", "longer")]  # fmt: skip
+                 if e["resource"]["prefect.resource.id"] in jobs]  # fmt: skip
     assert len(succeeded) == 2
     # Only the rows nothing was submitted for are announced under the rerun: the jobs (the
     # succeeded ones and the moderated one) ended as they had.

@@ -135,9 +135,7 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
             task_runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-            if {"download-local", "download-url", "download-retried"} <= {
-                run.name for run in task_runs
-            }:
+            if {"finish-local", "finish-url", "finish-retried"} <= {run.name for run in task_runs}:
                 break
             await asyncio.sleep(0.2)
     by_key = {a.key: a for a in artifacts}
@@ -159,8 +157,8 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
 
     names = {run.name for run in task_runs}
     for row_id in ("local", "url", "retried", "moderated"):
-        assert {f"extend-{row_id}", f"wait-{row_id}"} <= names
-    assert {"download-local", "download-url", "download-retried"} <= names
+        assert {f"extend-{row_id}", f"finish-{row_id}"} <= names
+    assert {"finish-local", "finish-url", "finish-retried"} <= names
     assert not any(name.endswith("too-long") for name in names)
 
 
