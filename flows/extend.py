@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -73,15 +71,7 @@ from prefect_grok_video.pricing import PriceList
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
-__all__ = [
-    "DEFAULT_OUTPUT",
-    "RunListener",
-    "edit_video",
-    "extend_video",
-    "extend_videos",
-    "generate_video",
-    "run_listener",
-]
+__all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_videos", "run_listener"]
 
 #: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
 URL_LIFETIME = timedelta(hours=24)
@@ -729,149 +719,3 @@ async def extend_videos(
         )  # fmt: skip
         report = await _extend(manifest, options, credentials)
     return _final(report, fail_on_item_error, report)
-
-
-def _id_for(video: str) -> str:
-    """A row id from a video's file name (`clips/sunrise.mp4` → `sunrise`)."""
-    if video.lower().startswith("data:"):
-        return "video"
-    stem = os.path.splitext(video.split("?")[0].rstrip("/").rsplit("/", 1)[-1])[0]
-    return re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "video"
-
-
-def _id_for_prompt(prompt: str) -> str:
-    """A row id from a prompt's first words (`A kite, over a beach!` → `a-kite-over-a-beach`)."""
-    words = re.sub(r"[^\w]+", "-", prompt.lower()).strip("-")
-    return words[:48].rstrip("-") or "video"
-
-
-async def _one(row: ManifestRow, options: RunOptions, credentials: GrokVideoCredentials | None,
-               fail_on_item_error: bool) -> ItemResult | State:  # fmt: skip
-    """Run a one-row manifest: the flows of a single video."""
-    report = await _extend([row], options, credentials)
-    return _final(report, fail_on_item_error, report.items[0])  # type: ignore[return-value]
-
-
-def _single(output: str, wait_timeout: float, max_resubmits: int, refresh: bool) -> RunOptions:
-    return RunOptions(output=output, max_concurrency=1, wait_timeout=wait_timeout,
-                      max_resubmits=max_resubmits, refresh=refresh)  # fmt: skip
-
-
-@flow(name="generate-video", description="Generate one video with Grok and download it.")
-async def generate_video(
-    prompt: str,
-    image: str | None = None,
-    duration: int | None = None,
-    aspect_ratio: str | None = None,
-    resolution: str | None = None,
-    model: str | None = None,
-    output: str = DEFAULT_OUTPUT,
-    credentials: GrokVideoCredentials | None = None,
-    id: str | None = None,
-    wait_timeout: WaitTimeout = 1800.0,
-    max_resubmits: Resubmits = 2,
-    refresh: bool = False,
-    fail_on_item_error: bool = True,
-) -> ItemResult | State:
-    """Generate one video from a prompt (and a still) with Grok; download it to output/<id>.mp4.
-
-    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
-    (or `fail_on_item_error` is False).
-
-    Args:
-        prompt: What the video shows.
-        image: A still to start from (image-to-video): a PNG or JPEG as a path, storage URL,
-            http(s) URL or data URL.
-        duration: Seconds of video, 1-15 (default 8).
-        aspect_ratio: 1:1, 16:9, 9:16, 4:3, 3:4, 3:2 or 2:3 (default 16:9).
-        resolution: 480p or 720p (1080p on newer models).
-        model: The model; empty means the credentials' default.
-        output: Folder or storage URL the video is written to.
-        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
-        id: Name of the output file (without .mp4); defaults to the prompt's first words.
-        wait_timeout: Seconds to wait for the job before reporting it timed_out.
-        max_resubmits: New submissions after service_unavailable or internal_error.
-        refresh: Pay for a new generation even if this one was already submitted.
-        fail_on_item_error: End the run Failed unless the video was made.
-    """
-    row = ManifestRow(
-        id=id or _id_for_prompt(prompt), action="generate", image=image, prompt=prompt,
-        duration=duration, aspect_ratio=aspect_ratio, resolution=resolution, model=model,
-    )  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
-    return await _one(row, options, credentials, fail_on_item_error)
-
-
-@flow(name="edit-video", description="Edit one video with Grok and download the result.")
-async def edit_video(
-    video: str,
-    prompt: str,
-    model: str | None = None,
-    output: str = DEFAULT_OUTPUT,
-    credentials: GrokVideoCredentials | None = None,
-    id: str | None = None,
-    wait_timeout: WaitTimeout = 1800.0,
-    max_resubmits: Resubmits = 2,
-    refresh: bool = False,
-    fail_on_item_error: bool = True,
-) -> ItemResult | State:
-    """Edit one video with Grok (the result is as long as the input) and download it to
-    output/<id>.mp4.
-
-    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
-    (or `fail_on_item_error` is False).
-
-    Args:
-        video: A path, storage URL, http(s) URL or data URL of an MP4 of up to 8.7 s.
-        prompt: What changes in the video.
-        model: The model; empty means the credentials' default.
-        output: Folder or storage URL the video is written to.
-        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
-        id: Name of the output file (without .mp4); defaults to the video's file name.
-        wait_timeout: Seconds to wait for the job before reporting it timed_out.
-        max_resubmits: New submissions after service_unavailable or internal_error.
-        refresh: Pay for a new edit even if this one was already submitted.
-        fail_on_item_error: End the run Failed unless the video was made.
-    """
-    row = ManifestRow(id=id or _id_for(video), action="edit", video=video, prompt=prompt,
-                      model=model)  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
-    return await _one(row, options, credentials, fail_on_item_error)
-
-
-@flow(name="extend-video", description="Extend one video with Grok and download the result.")
-async def extend_video(
-    video: str,
-    prompt: str,
-    duration: int = 6,
-    model: str | None = None,
-    output: str = DEFAULT_OUTPUT,
-    credentials: GrokVideoCredentials | None = None,
-    id: str | None = None,
-    wait_timeout: WaitTimeout = 1800.0,
-    max_resubmits: Resubmits = 2,
-    refresh: bool = False,
-    fail_on_item_error: bool = True,
-) -> ItemResult | State:
-    """Extend one video with Grok and download the result to output/<id>.mp4.
-
-    Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
-    (or `fail_on_item_error` is False).
-
-    Args:
-        video: A path, storage URL, http(s) URL, data URL or file_id:<id> of an MP4 of 2-15 s.
-        prompt: What happens next in the video.
-        duration: Seconds of new video, 2-10.
-        model: The model; empty means the credentials' default.
-        output: Folder or storage URL the video is written to.
-        credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
-        id: Name of the output file (without .mp4); defaults to the video's file name.
-        wait_timeout: Seconds to wait for the job before reporting it timed_out.
-        max_resubmits: New submissions after service_unavailable or internal_error.
-        refresh: Pay for a new generation even if this video was already submitted.
-        fail_on_item_error: End the run Failed unless the video was made.
-    """
-    row = ManifestRow(id=id or _id_for(video), action="extend", video=video, prompt=prompt,
-                      duration=duration, model=model)  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
-    return await _one(row, options, credentials, fail_on_item_error)
