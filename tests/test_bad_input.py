@@ -779,9 +779,29 @@ def test_validate_lists_every_bad_row_of_the_big_manifest_as_the_run_reported_it
     assert done.returncode == 1, done.stderr
     assert done.stderr == ""
     expected = [item.error.message for item in big_run.report.items if item.status == "invalid"]
-    valid = len(GOOD) + len(BLOCKED)  # rows blocked by an invalid upstream are valid rows
-    summary = f"{big_run.manifest}: {len(CASES)} rows, {valid} valid, {len(BAD)} invalid"
-    assert done.stdout.splitlines() == [*expected, summary]
+    # rows blocked by an invalid upstream are valid rows, named as waiting on it
+    items = {item.id: item for item in big_run.report.items}
+
+    def invalid_above(item: Any) -> Any:
+        while item.status != "invalid":
+            item = items[item.upstream]
+        return item
+
+    waiting = [
+        f"row {item.row} (id {item.id!r}): video: waits for row {invalid_above(item).row} "
+        f"(id {invalid_above(item).id!r}), which is invalid: it will not run"
+        for item in big_run.report.items
+        if item.status == "upstream_failed"
+    ]
+    assert len(waiting) == len(BLOCKED)
+    valid = len(GOOD) + len(BLOCKED)
+    summary = (
+        f"{big_run.manifest}: {len(CASES)} rows, {valid} valid, {len(BAD)} invalid, "
+        f"{len(BLOCKED)} waiting on an invalid row"
+    )
+    lines = done.stdout.splitlines()
+    assert lines[:-1] == [*expected, *waiting, summary]
+    assert lines[-1].startswith("Estimated cost: $")
 
 
 def test_validate_accepts_a_csv_with_a_byte_order_mark(tmp_path: Path, h264_clip: Path) -> None:
@@ -794,7 +814,8 @@ def test_validate_accepts_a_csv_with_a_byte_order_mark(tmp_path: Path, h264_clip
     )
     done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines() == [f"{manifest}: 2 rows, 2 valid, 0 invalid"]
+    assert done.stdout.splitlines()[0] == f"{manifest}: 2 rows, 2 valid, 0 invalid"
+    assert done.stdout.splitlines()[1].startswith("Estimated cost: ")
     assert [row.id for row in load_manifest(str(manifest)).rows] == ["local", "remote"]
 
 
@@ -832,7 +853,8 @@ def test_validate_exits_1_listing_each_bad_row(
     manifest.write_text(content)
     done = run_cli("validate", str(manifest), env=cli_environment(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
-    out = done.stdout.splitlines()
+    *out, estimate = done.stdout.splitlines()
+    assert estimate.startswith("Estimated cost: ")
     assert len(out) == len(lines) + 1
     for line, start in zip(out, lines, strict=False):
         assert line.startswith(start), line
