@@ -594,7 +594,7 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
         assert items["retried"]["attempts"] == 2 and items["broken"]["attempts"] == 3
         assert items["inline"]["source"].startswith("data:video/mp4 (")
         assert len(items["inline"]["source"]) < 60
-        assert "submitted data:video/mp4 (" in runs.run_logs[name], name  # described, not shown
+        assert "submitted extend of data:video/mp4 (" in runs.run_logs[name], name  # described, not shown
         assert "grok-video-results" in runs.stats[f"artifacts of {name}"]
         assert "extend-local" in runs.stats[f"task runs of {name}"]
         parameters = runs.stats[f"parameters of {name}"]
@@ -602,7 +602,7 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
         assert parameters["credentials"]["api_key"] == "**********", parameters  # masked
     assert "Poll of req_flaky failed" in runs.run_logs["echoing service"]
     assert "rows succeeded" in places["console output"]["env-run stdout"].decode()
-    assert b"submitted data:video/mp4 (" in places["console output"]["env-run stderr"]
+    assert b"submitted extend of data:video/mp4 (" in places["console output"]["env-run stderr"]
     assert "rows succeeded" in places["console output"]["block-run stdout"].decode()
     assert any(what.startswith(f"block {BLOCK_NAME} (") for what in places["block documents"])
     for name in ("env-run", "block-run"):
