@@ -594,7 +594,8 @@ def test_every_place_scanned_is_real(runs: Runs) -> None:
         assert items["retried"]["attempts"] == 2 and items["broken"]["attempts"] == 3
         assert items["inline"]["source"].startswith("data:video/mp4 (")
         assert len(items["inline"]["source"]) < 60
-        assert "submitted extend of data:video/mp4 (" in runs.run_logs[name], name  # described, not shown
+        # the inline video described, not shown
+        assert "submitted extend of data:video/mp4 (" in runs.run_logs[name], name
         assert "grok-video-results" in runs.stats[f"artifacts of {name}"]
         assert "extend-local" in runs.stats[f"task runs of {name}"]
         parameters = runs.stats[f"parameters of {name}"]
