@@ -4,9 +4,9 @@ The flows of one video (`generate_video`, `edit_video`, `extend_video`) are impo
 asked for (PEP 562): a command that runs a manifest does not build their parameter schemas.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from prefect_grok_video._lazy import lazy_exports
 from prefect_grok_video.flows.extend import (
     DEFAULT_OUTPUT,
     RunListener,
@@ -45,19 +45,7 @@ __all__ = [
     "wait_for_video",
 ]
 
-_LAZY = {name: "prefect_grok_video.flows.single" for name in
-         ("edit_video", "extend_video", "generate_video")}  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """Import a flow of one video when it is first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(
+    globals(), dict.fromkeys(("edit_video", "extend_video", "generate_video"),
+                             "prefect_grok_video.flows.single"),
+)  # fmt: skip

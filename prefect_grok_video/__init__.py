@@ -4,9 +4,9 @@
 import Prefect; asking for the block does.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from prefect_grok_video._lazy import lazy_exports
 from prefect_grok_video._version import __version__
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.inputs import VideoInput, resolve_video
@@ -35,19 +35,6 @@ __all__ = [
 ]
 
 #: Exports that need Prefect, imported on first access (PEP 562), by name -> module.
-_LAZY_EXPORTS = {"GrokVideoCredentials": "prefect_grok_video.blocks"}
-
-
-def __getattr__(name: str) -> Any:
-    """Import a Prefect-dependent export (`GrokVideoCredentials`) when it is first asked for."""
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's names plus the lazy exports (what `inspect.getmembers` walks)."""
-    return sorted({*globals(), *_LAZY_EXPORTS})
+__getattr__, __dir__ = lazy_exports(
+    globals(), {"GrokVideoCredentials": "prefect_grok_video.blocks"}
+)
