@@ -125,7 +125,7 @@ class SharedBudget(_Reservations):
     concurrency limit of `cap` in cents, whose occupied slots are the cents committed."""
 
     #: Seconds to keep asking a busy server before counting a job as refused.
-    BUSY_SECONDS = 30.0
+    BUSY_SECONDS = 120.0
 
     def __init__(
         self,

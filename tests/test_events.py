@@ -28,7 +28,7 @@ def events_of(
     body: dict = {"filter": {"event": {"prefix": [prefix]}, "order": "ASC"}, "limit": 50}
     if flow_run_id:
         body["filter"]["related"] = {"id": [f"prefect.flow-run.{flow_run_id}"]}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         response = httpx.post(f"{api_url}/events/filter", json=body, timeout=30)
         events = response.raise_for_status().json()["events"]

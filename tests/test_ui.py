@@ -74,5 +74,5 @@ def test_the_demo_run_shows_its_artifacts_and_lineage_in_the_ui(
         related = materialized[Path(items[id]["output"]).as_uri()]
         assets = [each for each in related if each.startswith("file://")]
         assert assets == ([(output / upstream).as_uri()] if upstream else []), related
-        assert f"Task run download-{id}" in related
+        assert f"Task run finish-{id}" in related
     print(f"demo and UI checks: {time.monotonic() - started:.1f} s; screenshots in {tmp_path}")
