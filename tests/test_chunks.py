@@ -10,8 +10,12 @@ from uuid import uuid4
 
 import fsspec
 import pytest
+from fixtures_emulator import poll_env
+from fixtures_media import write_csv
+from fixtures_prefect import report_of
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Completed
 
 from prefect_grok_video.flows import chunks, extend_videos
@@ -90,3 +94,39 @@ def test_rows_are_read_as_written(text, numbers):
 def test_rows_that_are_not_rows_are_refused(text):
     with pytest.raises(ValueError, match="rows must"):
         chunks.parse_rows(text)
+
+
+async def test_chunk_runs_share_one_spend_cap(prefect_server, emulator, monkeypatch, tmp_path):
+    """The chunk runs, played here by real runs of the flow in this process (at once, as
+    workers would take them), keep to the cap of the run that started them together."""
+    monkeypatch.setattr(chunks.deployment, "get_id", lambda: str(uuid4()))
+    monkeypatch.setattr(chunks.deployment, "get_name", lambda: "test")
+    for name, value in {**poll_env(), "GROK_VIDEO_API_KEY": emulator.api_key,
+                        "GROK_VIDEO_BASE_URL": emulator.base_url}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    budgets: list[str] = []
+
+    async def run_deployment(name: str, *, parameters: dict, flow_run_name: str, **_: object):
+        budgets.append(parameters["budget"])
+        state = await extend_videos(**parameters, return_state=True)
+        return SimpleNamespace(name=flow_run_name, state=state)
+
+    monkeypatch.setattr(chunks, "run_deployment", run_deployment)
+    manifest = write_csv(tmp_path / "m.csv", [
+        {"id": f"r{n}", "action": "generate", "prompt": f"shared cap {n}", "duration": 2}
+        for n in range(6)
+    ])  # fmt: skip
+    # each job makes 2 s at $0.05 (estimated exactly): $0.45 allows four of the six
+    state = await extend_videos(
+        str(manifest), output=str(tmp_path / "out"), chunk_size=2, submit_rate=50.0,
+        max_cost=0.45, prices={"grok-imagine-video": {"480p": 0.05, "720p": 0.05}},
+        return_state=True,
+    )  # fmt: skip
+    report = await report_of(state)
+    assert len(budgets) == 3 and len(set(budgets)) == 1
+    assert emulator.state.accepted == 4
+    assert sorted(item.status for item in report.items) == ["skipped"] * 2 + ["succeeded"] * 4
+    assert report.stopped_by == "the spend cap of $0.45 was reached: 2 row(s) not submitted"
+    async with get_client() as client:  # the parent removed the budget once done
+        with pytest.raises(ObjectNotFound):
+            await client.read_global_concurrency_limit_by_name(budgets[0])
