@@ -26,6 +26,7 @@ from prefect.artifacts import (
 from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
 
 __all__ = [
+    "MAX_LINK_ARTIFACTS",
     "Background",
     "ProgressArtifact",
     "artifact_key",
@@ -36,6 +37,10 @@ __all__ = [
 
 #: Rows of failures listed by name in the summary; the table has them all.
 _LISTED_FAILURES = 20
+#: Succeeded rows that get a link artifact of their own: past that, the results table (which
+#: has every row's output) is the place, and a link per row would cost the server an artifact
+#: and two events per row (benchmarks/NOTES.md).
+MAX_LINK_ARTIFACTS = 50
 
 
 def artifact_key(prefix: str, *parts: str) -> str:

@@ -31,6 +31,7 @@ from prefect.runtime import deployment, flow_run
 
 from prefect_grok_video.display import shown
 from prefect_grok_video.flows.artifacts import (
+    MAX_LINK_ARTIFACTS,
     Background,
     ProgressArtifact,
     publish_link,
@@ -214,9 +215,9 @@ async def run_in_chunks(
     emit_run_event(report, stopped_by=stopped_by)
     remote = "://" in output
     background = Background(logger)
-    for item in items:
-        if item.status == "succeeded":
-            background.submit(publish_link(item, artifact_prefix, remote_output=remote))
+    succeeded = [item for item in items if item.status == "succeeded"]
+    for item in succeeded[:MAX_LINK_ARTIFACTS]:
+        background.submit(publish_link(item, artifact_prefix, remote_output=remote))
     await background.flush()
     logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(chunks),
                 report.elapsed_seconds)  # fmt: skip

@@ -37,6 +37,7 @@ from prefect_grok_video.errors import (
     RunFailedError,
 )
 from prefect_grok_video.flows.artifacts import (
+    MAX_LINK_ARTIFACTS,
     Background,
     ProgressArtifact,
     publish_link,
@@ -54,6 +55,7 @@ from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunk
 from prefect_grok_video.flows.events import emit_row_event, emit_run_event
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
+from prefect_grok_video.flows.quiet import routine_task_ends_dropped
 from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
     Finished,
@@ -180,6 +182,8 @@ class _Run:
         #: By row number: how each row's job ended (before its download), and its outcome.
         self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
         self._items: dict[int, asyncio.Future[ItemResult]] = {}
+        #: Link artifacts published (one per succeeded row, up to MAX_LINK_ARTIFACTS).
+        self._links = 0
         #: Rows whose outcome an earlier run already saw (and announced).
         self._known: set[int] = set()
         #: The rows that are each job (rows that are the very same job share it).
@@ -222,13 +226,17 @@ class _Run:
             emit_row_event(item, self.flow_run_id)
         self.progress.advance()
         if item.status == "succeeded":
-            self.logger.info(
+            # Debug: the results table, the row's event and its asset say it already, and
+            # every line shipped to the Prefect server costs it a row per manifest row.
+            self.logger.debug(
                 "Row %s: succeeded (request %s, %s bytes, %s)",
                 item.id, item.request_id, item.size, item.output,
             )  # fmt: skip
-            self.background.submit(
-                publish_link(item, self.options.artifact_prefix, remote_output=self.output.remote)
-            )
+            self._links += 1
+            if self._links <= MAX_LINK_ARTIFACTS:
+                self.background.submit(publish_link(
+                    item, self.options.artifact_prefix, remote_output=self.output.remote
+                ))  # fmt: skip
         listener = run_listener.get()
         if listener is not None:
             listener.finished(item)
@@ -569,6 +577,7 @@ async def _extend(
         estimate = PriceList.with_overrides(options.prices).rows(checked.valid)
         logger.info("Spend cap $%.2f; the valid rows are estimated at %s", options.max_cost,
                     estimate.describe())  # fmt: skip
+    quiet = routine_task_ends_dropped([*(t.name for t in SUBMIT_TASKS.values()), finish_video.name])
     async with credentials.get_client(pace=gate.wait) as client:
         run = _Run(
             options, credentials=credentials, gate=gate, manifest=checked, progress=progress,
@@ -578,8 +587,9 @@ async def _extend(
         budget_token = run_budget.set(budget)
         rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
-            for item in await asyncio.gather(*rows):
-                items[item.row] = item
+            with quiet:
+                for item in await asyncio.gather(*rows):
+                    items[item.row] = item
         except BaseException:  # a crash or a cancel (Ctrl-C, a worker told to stop)
             logger.warning("Run stopping: letting submissions in flight finish, then stopping")
             for task in rows:
