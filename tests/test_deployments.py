@@ -22,7 +22,7 @@ from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.policies import PollPolicy
 
 REPO = Path(__file__).parents[1]
-ROWS, CHUNK, RATE = 40, 10, 5.0
+ROWS, CHUNK, RATE = 20, 10, 5.0
 STEPS = "prefect_grok_video.flows.steps"
 
 
@@ -136,8 +136,7 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         assert parent.state.is_completed(), cluster.logs()
         assert len(chunks) == ROWS // CHUNK
         assert all(run.state.is_completed() for run in chunks)
-        assert sorted(run.name.rsplit("-rows-", 1)[1] for run in chunks) == [
-            "1-10", "11-20", "21-30", "31-40"]  # fmt: skip
+        assert sorted(run.name.rsplit("-rows-", 1)[1] for run in chunks) == ["1-10", "11-20"]
         assert {run.work_pool_name for run in chunks} == {"grok-video"}
 
         videos = sorted(p.name for p in output.iterdir())
@@ -145,7 +144,7 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         assert emulator.state.accepted == ROWS
         assert sorted(emulator.state.accepted_by_input.values()) == [1] * ROWS
         times = sorted(record.monotonic for record in emulator.state.submissions)
-        assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # on average, across 4 runs
+        assert (len(times) - 1) / (times[-1] - times[0]) <= RATE  # on average, across 2 runs
         # and in any one second (one more where two runs hand over the shared limit)
         assert emulator.state.peak_accepted_per_second() <= RATE + 1
 
