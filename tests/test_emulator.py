@@ -880,13 +880,14 @@ def test_slow_responses(emulator_factory: Factory) -> None:
 def test_p_slow_is_seeded(emulator_factory: Factory) -> None:
     runs = []
     for _ in range(2):
-        server = emulator_factory(p_slow=0.5, slow_response_seconds=0.12, seed=4)
+        # Slow = half a second: far more than a loaded machine adds to a fast answer.
+        server = emulator_factory(p_slow=0.5, slow_response_seconds=0.5, seed=4)
         with api(server) as client:
             run = []
             for _ in range(8):
                 started = time.monotonic()
                 submit(client)
-                run.append(time.monotonic() - started >= 0.1)
+                run.append(time.monotonic() - started >= 0.45)
         runs.append(run)
         assert server.state.slow_answers == sum(run)
     assert runs[0] == runs[1] and True in runs[0] and False in runs[0]
