@@ -52,7 +52,7 @@ class Plan:
 
 
 FULL = Plan(SECTIONS, 400, (100, 1000), 200, temporary=True)
-QUICK = Plan(("cold", "throughput", "profile", "scale"), 100, (100, 200), 30, temporary=False)
+QUICK = Plan(("cold", "throughput", "profile", "scale"), 100, (50, 100), 30, temporary=False)
 
 
 # -- sections -----------------------------------------------------------------------------------
