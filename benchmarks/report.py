@@ -110,7 +110,7 @@ def _cold(results: dict[str, Any]) -> Section:
 def _throughput(runs: list[Run]) -> Section:
     by_label = {run.label: run for run in runs}
     ours, reference = by_label["running-server"], by_label["asyncio-reference"]
-    naive, rows = by_label["naive-prefect-map"], ours.rows
+    naive, rows = by_label.get("naive-prefect-map"), ours.rows
     lines = [
         f"## Throughput: {rows} rows",
         "",
@@ -123,10 +123,13 @@ def _throughput(runs: list[Run]) -> Section:
         *RUN_HEADER,
         *(_run_row(run) for run in runs),
         "",
-        f"The naive flow {'completed' if naive.extra['completed'] else 'FAILED'}; "
-        f"it sent {naive.stats['accepted']} paid submissions for {naive.rows} rows.",
-        "",
     ]
+    if naive is not None:
+        lines += [
+            f"The naive flow {'completed' if naive.extra['completed'] else 'FAILED'}; "
+            f"it sent {naive.stats['accepted']} paid submissions for {naive.rows} rows.",
+            "",
+        ]
     ratio = ours.measured.wall / ours.ideal
     vs_reference = ours.measured.wall / reference.measured.wall
     from_first = (ours.measured.wall - ours.phases()[0]) / ours.ideal

@@ -47,12 +47,13 @@ class Plan:
     throughput_rows: int
     scale_rows: tuple[int, ...]
     profile_rows: int
-    #: Whether Prefect's temporary server is measured too (in the cold start).
+    #: Whether Prefect's temporary server is measured too (in the cold start), and the naive
+    #: flow beside the asyncio reference (in the throughput): the full run's extras.
     temporary: bool
 
 
 FULL = Plan(SECTIONS, 400, (100, 1000), 200, temporary=True)
-QUICK = Plan(("cold", "throughput", "profile", "scale"), 100, (50, 100), 30, temporary=False)
+QUICK = Plan(("cold", "throughput", "profile", "scale"), 60, (30, 60), 30, temporary=False)
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -86,14 +87,16 @@ def cold_start(bench: Bench, temporary: bool) -> dict[str, Any]:
     return results
 
 
-def throughput(bench: Bench, rows: int) -> list[Run]:
-    """The same rows on the running server, by the asyncio reference and by the naive flow
-    (Prefect's temporary server is measured in *Cold start*: its start-up is what differs)."""
+def throughput(bench: Bench, rows: int, naive: bool) -> list[Run]:
+    """The same rows on the running server, by the asyncio reference and (with `naive`) by the
+    naive flow (Prefect's temporary server is measured in *Cold start*: its start-up is what
+    differs)."""
     runs = [bench.flow_run("running-server", rows)]
-    for label, script, extra in (
-        ("asyncio-reference", "reference.py", ["--rate", f"{RATE:g}", "--poll", str(5 / SCALE)]),
-        ("naive-prefect-map", "naive_flow.py", []),
-    ):
+    others = [("asyncio-reference", "reference.py",
+               ["--rate", f"{RATE:g}", "--poll", str(5 / SCALE)])]  # fmt: skip
+    if naive:
+        others.append(("naive-prefect-map", "naive_flow.py", []))
+    for label, script, extra in others:
         folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=bench.workdir))
         manifest = write_manifest(folder / "manifest.csv", rows, f"{label} {folder}")
         command = [
@@ -263,7 +266,7 @@ def measure_all(plan: Plan) -> dict[str, Any]:
                 if name == "cold":
                     results[name] = cold_start(bench, plan.temporary)
                 elif name == "throughput":
-                    results[name] = throughput(bench, plan.throughput_rows)
+                    results[name] = throughput(bench, plan.throughput_rows, plan.temporary)
                 elif name == "rate":
                     results[name] = rate_fidelity(bench)
                 elif name == "profile":
