@@ -107,9 +107,6 @@ class Run:
         polls = self.stats["polls"]
         return sum(polls.values()) / max(1, len(polls))
 
-    def per_row(self, value: float) -> float:
-        return value / self.rows
-
 
 class Bench:
     """Shared state of one benchmark: the work folder, the emulator, the running server (on
