@@ -1,5 +1,7 @@
 """The Prefect test harness: one temporary Prefect server (SQLite in a temp dir) per session.
 
+- `prefect_database` (session): a migrated Prefect database, made once for all xdist workers;
+  `copy_database(template, path)` gives a server its own copy (no migrations at its start).
 - `prefect_harness` (session): starts it; `PREFECT_HOME` and result storage are isolated.
 - `prefect_api` (per test): the harness's API URL, with Prefect's background log and event
   workers drained after the test.
@@ -9,20 +11,64 @@
 
 from __future__ import annotations
 
+import fcntl
 import inspect
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_cli import cli_environment
 
 
 @pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prefect_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Prefect database with every migration applied, made once for the whole test run
+    (xdist workers share it): migrating a new database costs a server ~10 s of CPU at start."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    template = shared / "prefect-migrated.db"
+    with open(shared / "prefect-migrated.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker migrates; the others wait for it
+        if not template.exists():
+            building = shared / "prefect-migrating.db"
+            env = cli_environment(
+                shared / "prefect-migrating-home",
+                PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{building}",
+            )
+            done = subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env=env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert done.returncode == 0, f"migrating a Prefect database: {done.stderr}"
+            building.rename(template)
+    return template
+
+
+def copy_database(template: Path, path: Path) -> Path:
+    """A copy of the SQLite database `template` at `path` (SQLite's backup: consistent)."""
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(
+    tmp_path_factory: pytest.TempPathFactory, prefect_database: Path
+) -> Iterator[str]:
     """A temporary Prefect server (SQLite in a temp dir) for the session; yields its API URL.
 
     `PREFECT_HOME` and `PREFECT_RESULTS_LOCAL_STORAGE_PATH` point into a temp dir (the harness
     does not isolate result storage) and analytics are off, both in this process's Prefect
-    settings and in the environment that subprocesses (the server, the CLI) inherit.
+    settings and in the environment that subprocesses (the server, the CLI) inherit. The
+    server's database starts as a copy of `prefect_database`.
     """
     from prefect.settings import (
         PREFECT_API_URL,
@@ -35,7 +81,16 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     home = tmp_path_factory.mktemp("prefect-home")
     results = home / "results"
+
+    def seeded_folder(*args: Any, **kwargs: Any) -> str:
+        """The harness's temp folder, with the migrated database where it will look for one
+        (if a later Prefect names it otherwise, the harness just migrates its own)."""
+        folder = tempfile.mkdtemp(*args, **kwargs)
+        copy_database(prefect_database, Path(folder) / "prefect-test.db")
+        return folder
+
     with pytest.MonkeyPatch.context() as env:
+        env.setattr("prefect.testing.utilities.mkdtemp", seeded_folder)
         env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         env.setenv("PREFECT_HOME", str(home))
         env.setenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(results))
@@ -44,8 +99,8 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             PREFECT_HOME: home,
             PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
         }
-        # 180 s: the first start creates the database, and a loaded 2-core machine has been
-        # seen to take over 60 s for it (every test of that worker then errored).
+        # 180 s: a loaded 2-core machine has been seen to take over 60 s to start it when it
+        # created its database (every test of that worker then errored).
         with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=180):
             yield PREFECT_API_URL.value()
 

@@ -2,11 +2,14 @@
 
 - `Cluster(root, server=None, **env)`: processes on 127.0.0.1 sharing one environment
   (`cli_environment` with `PREFECT_HOME` in `root` and `env`): without `server`, its own API URL
-  on a free port; with `server`, that cluster's. `start(name, *args)` starts a process (its
-  output in `root/<name>.log`), `run(*args)` runs one to its end, `logs()` and `stop()`.
-- `start_prefect_server(root, **env)`: a `Cluster` running `prefect server start`, once its API
-  answers (a start takes 10-45 s on 2 cores); its UI at `cluster.ui_url`.
-- `prefect_server_process` (per test module): such a server for one test file.
+  on a free port; with `server`, that cluster's (or that API URL: a server run elsewhere).
+  `start(name, *args)` starts a process (its output in `root/<name>.log`), `run(*args)` runs
+  one to its end, `logs()` and `stop()`.
+- `start_prefect_server(root, database=None, **env)`: a `Cluster` running `prefect server start`
+  (on a copy of the migrated `database`, if given), once its API answers (a start takes 10-45 s
+  on 2 cores); its UI at `cluster.ui_url`.
+- `prefect_server_process` (per test module): such a server for one test file, on a copy of the
+  session's migrated database.
 
 Also used by `scripts/screenshots.py`.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fixtures_cli import cli_environment
+from fixtures_prefect import copy_database
 
 __all__ = ["Cluster", "free_port", "prefect_server_process", "start_prefect_server"]
 
@@ -51,14 +55,17 @@ def _stop(process: subprocess.Popen) -> None:
 class Cluster:
     """Processes on 127.0.0.1 with one environment and one Prefect server.
 
-    With `server`, the processes of one test against that cluster's server.
+    With `server`, the processes of one test against that cluster's server (or that API URL).
     """
 
-    def __init__(self, root: Path, server: Cluster | None = None, **env: str) -> None:
+    def __init__(self, root: Path, server: Cluster | str | None = None, **env: str) -> None:
         self.root = root
-        self.server = server
+        self.server = server if isinstance(server, Cluster) else None
         self.processes: list[subprocess.Popen] = []
-        self.api_url = server.api_url if server else f"http://127.0.0.1:{free_port()}/api"
+        if isinstance(server, str):
+            self.api_url = server
+        else:
+            self.api_url = server.api_url if server else f"http://127.0.0.1:{free_port()}/api"
         self.env = cli_environment(root / "prefect-home", api_url=self.api_url, **env)
 
     @property
@@ -90,10 +97,17 @@ class Cluster:
             _stop(process)
 
 
-def start_prefect_server(root: Path, timeout: float = 90, **env: str) -> Cluster:
+def start_prefect_server(
+    root: Path, timeout: float = 90, database: Path | None = None, **env: str
+) -> Cluster:
     """`prefect server start` (API and UI) on a free port, once its API answers; RuntimeError
-    with its log if it does not within `timeout` seconds."""
+    with its log if it does not within `timeout` seconds. With `database` (a migrated SQLite
+    database), the server starts on a copy of it instead of creating and migrating its own."""
     server = Cluster(root, **env)
+    if database is not None:
+        home = Path(server.env["PREFECT_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        copy_database(database, home / "prefect.db")  # where `prefect server start` looks
     port = server.api_url.split(":")[2].split("/")[0]
     server.start("server", "prefect", "server", "start", "--host", "127.0.0.1", "--port", port)
     deadline = time.monotonic() + timeout
@@ -109,10 +123,14 @@ def start_prefect_server(root: Path, timeout: float = 90, **env: str) -> Cluster
 
 
 @pytest.fixture(scope="module")
-def prefect_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def prefect_server_process(
+    tmp_path_factory: pytest.TempPathFactory, prefect_database: Path
+) -> Iterator[Cluster]:
     """One `prefect server start` for a test file's tests."""
     try:
-        server = start_prefect_server(tmp_path_factory.mktemp("prefect-server"))
+        server = start_prefect_server(
+            tmp_path_factory.mktemp("prefect-server"), database=prefect_database
+        )
     except RuntimeError as exc:
         pytest.fail(str(exc))
     try:

@@ -1,5 +1,5 @@
-"""Deployments for real: `prefect server start`, a process work pool, `deployments/prefect.yaml`
-deployed as a user would, two `prefect worker start` processes, and a 40-row manifest run in
+"""Deployments for real: a Prefect server, a process work pool, `deployments/prefect.yaml`
+deployed as a user would, two `prefect worker start` processes, and a 20-row manifest run in
 chunks through `prefect deployment run`; deployed without GROK_VIDEO_REPOSITORY, a run from the
 checkout. Also the pull step's branches, the UI form's parameter schema and `serve.py`."""
 
@@ -27,10 +27,11 @@ STEPS = "prefect_grok_video.flows.steps"
 
 
 @pytest.fixture
-def cluster(prefect_server_process: Cluster, tmp_path: Path) -> Iterator[Cluster]:
-    """A test's own processes (workers) and settings (result storage), on the shared server."""
+def cluster(prefect_server: str, tmp_path: Path) -> Iterator[Cluster]:
+    """A test's own processes (workers) and settings (result storage), on the session's Prefect
+    server (the API is what deployments and workers use; the UI is tested in test_ui.py)."""
     cluster = Cluster(
-        tmp_path, server=prefect_server_process,
+        tmp_path, server=prefect_server,
         # one result storage for every process: where cached request_ids and chunk reports
         # live (on several machines, a shared bucket: see the README)
         PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(tmp_path / "shared-results"),

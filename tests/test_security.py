@@ -217,7 +217,9 @@ async def echoing_service_flow(credentials: GrokVideoCredentials) -> None:
 async def _client_failures(canary: str, logger: logging.Logger) -> list[BaseException]:
     """Direct client calls failing against the echoing service; their exceptions."""
     caught: list[BaseException] = []
-    options: dict[str, Any] = {"base_url": ECHO_BASE_URL, "retry": QUICK_RETRY, "logger": logger}
+    options: dict[str, Any] = {
+        "base_url": ECHO_BASE_URL, "retry": QUICK_RETRY, "poll": FAST_POLL, "logger": logger,
+    }  # fmt: skip
     client = AsyncGrokVideoClient(canary, transport=httpx.MockTransport(_echo), **options)
     async with client:
         for what in ("auth", "denied", "text", "gone", "limit", "server", "gateway", "connect",
@@ -316,7 +318,7 @@ async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -
     runs.add("reports", "refused run's state", repr(refused))
 
     echoed = await echoing_service_flow(
-        GrokVideoCredentials(api_key=canary, base_url=ECHO_BASE_URL), return_state=True
+        credentials_for(api_key=canary, base_url=ECHO_BASE_URL), return_state=True
     )
     assert echoed.is_failed()
     runs.exceptions.append(await _result(echoed))
