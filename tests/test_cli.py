@@ -1,9 +1,9 @@
 """The `grok-video` command line, run as a subprocess: run, validate and demo.
 
-`run` and `demo` start Prefect's temporary server in the subprocess (several seconds each), so
-the runs are few and shared between assertions; the emulator runs in this test process and the
-subprocess reaches it over loopback. The run tests share one PREFECT_HOME (its database is
-created once); their prompts name the test, so no cached submission crosses between tests.
+`run` subprocesses use the session's Prefect server (`PREFECT_API_URL`); `demo` starts Prefect's
+temporary server on a new database, as a new user's first command does (~30 s of CPU, once).
+The emulator runs in this test process and the subprocesses reach it over loopback; prompts
+name the test, so no cached submission crosses between tests.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pytest
 from fixtures_cli import cli_command, cli_environment, run_cli
 from fixtures_emulator import FAST_POLL
 from fixtures_media import write_csv
-from fixtures_prefect import copy_database
 
 from prefect_grok_video import cli, console
 from prefect_grok_video.emulator import EmulatorServer
@@ -313,13 +312,11 @@ def test_run_reports_a_row_with_an_unknown_key_invalid_and_never_sends_it(
 
 @pytest.mark.slow
 def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
-    tmp_path, emulator, h264_clip, prefect_server, prefect_database
+    tmp_path, emulator, h264_clip, prefect_server
 ):
+    # On the session's Prefect server: that a temporary server's start is quiet too is
+    # test_demo_runs_the_bundled_examples's to check (~15 s of CPU each).
     home = tmp_path / "home"
-    # The first run starts a temporary server, on a database already migrated (the demo's
-    # test starts one on a new database, as a new user's first command does).
-    home.mkdir()
-    copy_database(prefect_database, home / "prefect.db")
     rows = [
         {"id": "url", "video": "https://cdn.test/a.mp4", "prompt": "night falls", "duration": 5},
         {"id": "file", "video": str(h264_clip), "prompt": "night falls", "duration": 5},
@@ -327,7 +324,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     manifest = write_csv(tmp_path / "m.csv", rows)
     output = tmp_path / "videos"
     args = ("run", str(manifest), "--output", str(output), "--submit-rate", "20")
-    env = cli_environment(home, api=emulator, poll=FAST_POLL)
+    env = cli_environment(home, api=emulator, api_url=prefect_server, poll=FAST_POLL)
     done = run_cli(*args, env=env, cwd=tmp_path)
     everything = done.stdout + done.stderr
     assert done.returncode == 0, everything
@@ -338,8 +335,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     assert emulator.state.accepted == 2
 
     # The same manifest again, on a terminal, with the credentials from a saved block: the
-    # cached request_ids are reused (the cache key ignores credentials), nothing is paid. From
-    # here on, runs use the session's Prefect server (no temporary one to start each time).
+    # cached request_ids are reused (the cache key ignores credentials), nothing is paid.
     save = (
         "from prefect_grok_video.blocks import GrokVideoCredentials\n"
         f"GrokVideoCredentials(api_key={emulator.api_key!r}, base_url={emulator.base_url!r}, "
