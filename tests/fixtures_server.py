@@ -64,8 +64,10 @@ class Cluster:
         self.processes: list[subprocess.Popen] = []
         if isinstance(server, str):
             self.api_url = server
+        elif server is not None:
+            self.api_url = server.api_url
         else:
-            self.api_url = server.api_url if server else f"http://127.0.0.1:{free_port()}/api"
+            self.api_url = f"http://127.0.0.1:{free_port()}/api"
         self.env = cli_environment(root / "prefect-home", api_url=self.api_url, **env)
 
     @property

@@ -191,8 +191,8 @@ def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_p
         out = cluster.run(
             "prefect", "deployment", "run", "extend-videos/extend-videos",
             "--param", f"manifest={manifest}", "--param", f"output={output}",
-            # the first run on the server creates the shared limit at its rate: the same in
-            # every test, so the tests do not depend on their order
+            # the run creates the shared limit (removed before each test by `prefect_server`)
+            # at this rate, as the chunk test's runs do
             "--param", f"submit_rate={RATE}", "--watch", timeout=240,
         )  # fmt: skip
         flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
