@@ -13,6 +13,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -454,6 +455,70 @@ def test_demo_runs_the_bundled_examples(tmp_path):
     assert "prefect server start" in done.stdout
     assert "/runs/flow-run/" + report["flow_run_id"] in done.stdout
     assert (output / "input" / "manifest.csv").is_file()
+    # The quick exit came after the temporary server's stop: nothing of it is left running.
+    assert _processes_at_home(tmp_path / "prefect-home") == []
+
+
+def _processes_at_home(home: Path) -> list[int]:
+    """Processes whose environment says PREFECT_HOME=`home` (the temporary server inherits it),
+    looked for for up to 5 s (a stopped process may take a moment to go)."""
+    needle = f"PREFECT_HOME={home}".encode()
+    deadline = time.monotonic() + 5
+    while True:
+        found = []
+        for process in Path("/proc").iterdir():
+            try:
+                if process.name.isdigit() and needle in (process / "environ").read_bytes().split(
+                    b"\0"
+                ):
+                    found.append(int(process.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+# -- the command's exit ---------------------------------------------------------------------
+
+#: A `grok-video` whose command is replaced by `COMMAND` (a function of argv), then run as the
+#: console script runs it.
+_ENTRY = """
+import atexit, sys
+from prefect_grok_video import cli
+{command}
+cli.main = command
+cli.entry()
+"""
+
+
+def test_the_quick_exit_keeps_the_exit_code_the_output_and_later_exit_handlers(tmp_path):
+    """`entry()` ends the process from the last exit handler: handlers registered while the
+    command ran (Prefect's) still run, unflushed output still arrives, the code is the
+    command's."""
+    marker = tmp_path / "handler-ran"
+    command = (
+        "def command(argv=None):\n"
+        f"    atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "    sys.stdout.write('no newline at the end')\n"
+        "    return 3\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _ENTRY.format(command=command)], capture_output=True, text=True,
+        env=cli_environment(tmp_path, PYTHONUNBUFFERED=""), cwd=tmp_path,  # stdout buffered
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (3, "no newline at the end", "")
+    assert marker.read_text() == "ran"
+
+
+def test_a_command_that_raises_exits_the_usual_way(tmp_path):
+    command = "def command(argv=None):\n    raise RuntimeError('the command broke')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", _ENTRY.format(command=command)], capture_output=True, text=True,
+        env=cli_environment(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: the command broke" in done.stderr
 
 
 # -- pieces, in this process ----------------------------------------------------------------
