@@ -165,11 +165,13 @@ class _Run:
         # Jobs not submitted yet: when none is left, the gate gives back the global slots it
         # holds, so other runs need not wait for them to decay while this one waits for jobs.
         self._unsubmitted = {row.identity for row in manifest.valid}
-        # Submit task runs started at once: a few seconds' worth of submissions. Starting a
+        # Submit task runs under way at once: a few seconds' worth of submissions. Starting a
         # Prefect task run costs milliseconds of this loop; starting every row's at the outset
         # would hold the first submission back until all had started (measured: 6 s for 400).
-        lookahead = math.ceil(options.submit_rate * SUBMIT_LOOKAHEAD)
-        self.submit_slots = asyncio.Semaphore(max(8, lookahead))
+        # The first starts alone and each submission opens two more places, up to the lookahead,
+        # so the first submission does not wait for the next ones' starts either.
+        self.submit_slots = asyncio.Semaphore(1)
+        self._closed_submit_slots = max(8, math.ceil(options.submit_rate * SUBMIT_LOOKAHEAD)) - 1
         self.progress = progress
         self.flow_run_id = str(flow_run.get_id()) if flow_run.get_id() else None
         self.logger = get_run_logger()
@@ -329,6 +331,13 @@ class _Run:
             if not self._unsubmitted:
                 self.background.submit(self.gate.release())
 
+    def _open_submit_slots(self, count: int) -> None:
+        """Let `count` more submit task runs be under way at once, up to the lookahead."""
+        opened = min(count, self._closed_submit_slots)
+        self._closed_submit_slots -= opened
+        for _ in range(opened):
+            self.submit_slots.release()
+
     def _submit(
         self, row: ValidRow, video: VideoInput | None, fingerprint: str | None, attempt: int
     ) -> Awaitable[Submission]:
@@ -370,6 +379,7 @@ class _Run:
                 finally:
                     self._submitting.discard(me)
                     self._settle(row.identity)
+                    self._open_submit_slots(2)
             if submission.request_id is None:
                 return _JobOutcome(
                     "unknown", attempt + 1, submission,
@@ -571,14 +581,18 @@ async def _extend(
     await progress.start(f"Rows of {checked.source} that reached their outcome")
     progress.advance(len(items))
 
-    gate = SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger)
     budget = _budget(options, logger)
     if budget is not None:
         estimate = PriceList.with_overrides(options.prices).rows(checked.valid)
         logger.info("Spend cap $%.2f; the valid rows are estimated at %s", options.max_cost,
                     estimate.describe())  # fmt: skip
     quiet = routine_task_ends_dropped([*(t.name for t in SUBMIT_TASKS.values()), finish_video.name])
-    async with credentials.get_client(pace=gate.wait) as client:
+    # The gate gets ready (the global limit looked up, a first batch of its slots taken) while
+    # the rows' first task runs start, and gives back the slots left unused when the run ends.
+    async with (
+        SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger) as gate,
+        credentials.get_client(pace=gate.wait) as client,
+    ):
         run = _Run(
             options, credentials=credentials, gate=gate, manifest=checked, progress=progress,
             budget=budget,
@@ -600,7 +614,6 @@ async def _extend(
         finally:
             shared_client.reset(client_token)
             run_budget.reset(budget_token)
-            await gate.release()
             await run.background.flush()
             await progress.finish()
 

@@ -85,23 +85,43 @@ class SubmitGate:
         self._turn = asyncio.Lock()
         self._ready = limit_name is None
         self._closed = False
+        self._preparing: asyncio.Future[None] | None = None
         self._logger = logger or logging.getLogger("prefect_grok_video")
+
+    async def __aenter__(self) -> SubmitGate:
+        """Start `prepare` in the background; leaving the block gives back unused slots."""
+        self._preparing = asyncio.ensure_future(self.prepare())
+        await asyncio.sleep(0)  # its first request goes out before the run sets up further
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._preparing is not None:
+            await self._preparing
+        await self.release()
 
     def close(self) -> None:
         """Admit no more submissions: waiting and later callers get `GateClosedError`."""
         self._closed = True
 
+    async def prepare(self) -> None:
+        """Get ready for the first submission before it comes: look the global limit up (or
+        create it) and take a first batch of its slots while the run sets up, so the first
+        submission need not wait for the Prefect API. Best effort: what fails here fails again,
+        and is reported, when a submission waits."""
+        async with self._turn:
+            if self._closed:
+                return
+            try:
+                await self._hold_slots()
+            except Exception as exc:  # `wait` meets it again, and reports it
+                self._logger.debug("Submit gate not prepared ahead: %r", exc)
+
     async def wait(self) -> None:
         """Wait until one more submission may be sent (callers go through one at a time)."""
         async with self._turn:
             self._check_open()
-            if not self._ready:
-                await self._ensure_limit()
             while True:
-                if self.limit_name is not None and (
-                    self._slots <= 0 or self._clock() >= self._slots_expire
-                ):
-                    await self._take_batch()
+                await self._hold_slots()
                 await self._pacer.wait()
                 self._check_open()
                 if self.limit_name is None:
@@ -134,6 +154,15 @@ class SubmitGate:
                 used = self._batch - unused
                 self._slots_expire = self._asked + used / self._decay
                 return
+
+    async def _hold_slots(self) -> None:
+        """Know the global limit, and hold a live batch of its slots (when there is one)."""
+        if not self._ready:
+            await self._ensure_limit()
+        if self.limit_name is not None and (
+            self._slots <= 0 or self._clock() >= self._slots_expire
+        ):
+            await self._take_batch()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -341,3 +341,70 @@ async def test_an_inactive_or_non_decaying_limit_leaves_the_run_on_its_own_pace(
     assert slots.asks == []
     assert gaps(sent) == pytest.approx([HEADROOM / 5.0] * 3)
     assert "paced by this run only" in caplog.text
+
+
+async def test_prepare_takes_the_first_batch_so_the_first_submission_waits_for_nobody():
+    """A slow server (1 s per answer): `prepare` meets it while the run sets up; the first
+    submission, 5 s later, goes at once on the batch `prepare` took."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.answer_delay = 1.0
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+
+    async def scenario() -> list[float]:
+        await gate.prepare()
+        await fake.sleep(5.0)
+        return await submit(fake, gate, 3)
+
+    sent = await fake.run(scenario())
+    assert slots.created == [(NAME, 60, 2.0)]
+    assert slots.asks == [(start, 60, True)]
+    assert sent[0] == pytest.approx(start + 6.0)  # 1 s answer + 5 s set-up, no wait of its own
+
+
+async def test_a_failed_prepare_is_quiet_and_the_submission_meets_the_error(caplog):
+    """What `prepare` cannot do, the first submission tries again, and reports."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    gate = new_gate(fake, slots, 2.0)
+
+    async def failing_read(name: str) -> LimitInfo | None:
+        raise SlotSourceError("HTTP 500")
+
+    slots.read = failing_read  # type: ignore[method-assign]
+    with caplog.at_level(logging.DEBUG):
+        await fake.run(gate.prepare())
+    assert "not prepared ahead" in caplog.text and "HTTP 500" in caplog.text
+    with pytest.raises(SlotSourceError, match="HTTP 500"):
+        await fake.run(gate.wait())
+
+
+async def test_the_gate_as_a_context_prepares_on_entry_and_gives_back_on_exit():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.answer_delay = 1.0
+    start = fake.now
+
+    async def scenario() -> None:
+        async with new_gate(fake, slots, 2.0) as gate:
+            assert fake.now == start  # entering does not wait for the server's answers
+            await submit(fake, gate, 5)
+
+    await fake.run(scenario())
+    assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)]
+    assert [(count, ok) for _, count, ok in slots.give_backs] == [(55, True)]
+
+
+async def test_leaving_the_gate_before_any_submission_gives_the_prepared_batch_back():
+    """A run that ends (or fails) before its first submission leaves no slots held."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+
+    async def scenario() -> None:
+        async with new_gate(fake, slots, 2.0):
+            pass
+
+    await fake.run(scenario())
+    assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)]
+    assert [(count, ok) for _, count, ok in slots.give_backs] == [(60, True)]
