@@ -51,6 +51,7 @@ from prefect_grok_video.settings import (
     GrokVideoSettings,
     check_base_url,
 )
+from prefect_grok_video.tls import tls_context
 
 __all__ = ["AsyncGrokVideoClient"]
 
@@ -115,6 +116,7 @@ class AsyncGrokVideoClient:
             transport=transport,
             headers={"User-Agent": f"prefect-grok-video/{__version__}"},
             limits=_API_LIMITS,
+            verify=tls_context(),
         )
         self._downloads = Downloader(
             timeout=self._http.timeout,

@@ -30,6 +30,7 @@ from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.models import DownloadResult
 from prefect_grok_video.outputs import local_path
 from prefect_grok_video.policies import RetryPolicy, retrying
+from prefect_grok_video.tls import tls_context
 
 __all__ = ["Downloader"]
 
@@ -72,6 +73,7 @@ class Downloader:
             transport=transport,
             headers={"User-Agent": f"prefect-grok-video/{__version__}"},
             limits=_DOWNLOAD_LIMITS,
+            verify=tls_context(),
         )
 
     async def aclose(self) -> None:
@@ -99,7 +101,6 @@ class Downloader:
         destination = os.fspath(destination)
         if not is_storage_url(destination):
             path = local_path(destination)
-            await anyio.to_thread.run_sync(_make_parent, path)
             return await retrying(
                 self.retry, self.logger, "download", lambda: self._once(target, path, limit)
             )
@@ -112,8 +113,8 @@ class Downloader:
         return DownloadResult(path=destination, size=result.size, sha256=result.sha256)
 
     async def _once(self, url: httpx.URL, path: Path, limit: int) -> DownloadResult:
-        """One attempt: stream to a partial file beside `path`, check it, rename it into place."""
-        await anyio.to_thread.run_sync(_remove_stale_partials, path)
+        """One attempt: stream to a partial file beside `path`, check it, rename it into place.
+        The file work is two calls in a thread (start, finish), plus one per 1 MiB written."""
         partial = path.with_name(f".{path.name}.{_PART_OWNER}-{uuid.uuid4().hex[:8]}.part")
         digest = hashlib.sha256()
         size = 0
@@ -121,7 +122,7 @@ class Downloader:
         try:
             async with self._http.stream("GET", url) as response:
                 expected = _expected_size(response, limit)
-                file = await anyio.to_thread.run_sync(open, partial, "wb")
+                file = await anyio.to_thread.run_sync(_start_file, path, partial)
                 buffer = bytearray()
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
@@ -136,11 +137,10 @@ class Downloader:
                     if len(buffer) >= _WRITE_BYTES:
                         await anyio.to_thread.run_sync(file.write, bytes(buffer))
                         buffer.clear()
-                await anyio.to_thread.run_sync(_finish_file, file, bytes(buffer))
-                file = None
             if expected is not None and size != expected:
                 raise DownloadError(f"download ended after {size} of {expected} bytes")
-            await anyio.to_thread.run_sync(os.replace, partial, path)
+            await anyio.to_thread.run_sync(_finish_file, file, bytes(buffer), partial, path)
+            file = None
         except httpx.HTTPError as exc:
             what = redact(str(exc), self._secrets)
             failure = DownloadError(f"download failed: {type(exc).__name__}: {what}")
@@ -148,7 +148,8 @@ class Downloader:
             self.logger.debug("Downloaded %s bytes to %s", size, path)
             return DownloadResult(path=str(path), size=size, sha256=digest.hexdigest())
         finally:
-            await anyio.to_thread.run_sync(_discard, file, partial)
+            if file is not None:
+                await anyio.to_thread.run_sync(_discard, file, partial)
         raise failure
 
 
@@ -177,18 +178,22 @@ def _expected_size(response: httpx.Response, limit: int) -> int | None:
     return expected
 
 
-def _make_parent(path: Path) -> None:
+def _start_file(path: Path, partial: Path) -> IO[bytes]:
+    """Make `path`'s folder, remove stale partial files beside it, open `partial` to write."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(path)
+    return open(partial, "wb")  # closed by _finish_file, or _discard on failure
 
 
-def _finish_file(file: IO[bytes], rest: bytes) -> None:
-    """Write the last bytes, flush them to disk and close the file."""
+def _finish_file(file: IO[bytes], rest: bytes, partial: Path, path: Path) -> None:
+    """Write the last bytes, flush them to disk, close the file and rename it to `path`."""
     try:
         file.write(rest)
         file.flush()
         os.fsync(file.fileno())
     finally:
         file.close()
+    os.replace(partial, path)
 
 
 def _discard(file: IO[bytes] | None, partial: Path) -> None:

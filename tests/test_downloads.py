@@ -7,9 +7,11 @@ import asyncio
 import os
 import time
 
+import certifi
 from fixtures_emulator import FAST_POLL, FAST_RETRY
 
 from prefect_grok_video import AsyncGrokVideoClient
+from prefect_grok_video.tls import tls_context
 
 #: More than the API's pool of 100 connections.
 DOWNLOADS = 150
@@ -90,3 +92,17 @@ async def test_downloads_have_a_connection_pool_of_their_own(emulator_process, t
     assert len(ended) == DOWNLOADS
     assert api_connections <= 2, f"{api_connections} connections in the API's pool"
     assert polled < min(ended), "the poll waited for a download's connection"
+
+
+def test_clients_and_their_download_pools_share_one_tls_context(monkeypatch, tmp_path):
+    """Building a TLS context reads a whole CA bundle: the process builds one, and another
+    only when SSL_CERT_FILE / SSL_CERT_DIR name other certificates."""
+    contexts = []
+    for _ in range(2):
+        client = AsyncGrokVideoClient("key", base_url="https://api.example/v1")
+        contexts += [client._http._transport._pool._ssl_context,
+                     client._downloads._http._transport._pool._ssl_context]  # fmt: skip
+    assert all(context is tls_context() for context in contexts)
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert tls_context() is not contexts[0]
+    assert tls_context() is tls_context()
