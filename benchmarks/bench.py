@@ -203,8 +203,8 @@ class Bench:
         env = self.env(None if temporary else server, home)
         env.update(emulator.env)
         emulator.reset()
-        server.forget_limit()
         server.wait_idle(limit=120 + rows)
+        server.forget_limit()
         before = server.settle(quiet=2.0)  # the last run's after-settle left it still
         cpu_before = server.cpu_seconds()
         measured = measure(command, env, folder)

@@ -359,8 +359,17 @@ class PrefectServer:
 
     def forget_limit(self) -> None:
         """Delete the shared submit limit, so that the next run creates it at its own rate
-        (an existing limit rules over every run, whatever its --submit-rate)."""
-        httpx.delete(f"{self.url}/v2/concurrency_limits/grok-video-submit", timeout=30)
+        (an existing limit rules over every run, whatever its --submit-rate), and whose slots
+        the last run used need not decay first. A busy SQLite server answers 503 for a while
+        after a big run: asked again until it is gone."""
+        deadline = time.monotonic() + 120
+        while True:
+            answer = httpx.delete(f"{self.url}/v2/concurrency_limits/grok-video-submit", timeout=30)
+            if answer.status_code in (204, 404):
+                return
+            if time.monotonic() > deadline:
+                answer.raise_for_status()
+            time.sleep(0.5)
 
     def cpu_seconds(self) -> float:
         """CPU time of the server's whole process tree so far, and of its database's."""
