@@ -28,6 +28,7 @@ import math
 import time
 
 from prefect_grok_video.flows.slots import (
+    LimitInfo,
     PrefectSlots,
     SlotSource,
     SlotSourceError,
@@ -216,13 +217,14 @@ class SubmitGate:
         assert self.limit_name is not None
         limit = await self._source.read(self.limit_name)
         if limit is None:
-            # Another run may win the race to create it: then this one reads theirs.
             if await self._source.create(self.limit_name, self._batch, self.rate):
                 self._logger.info(
                     "Created global concurrency limit %r: %s submissions/s shared by all runs",
                     self.limit_name, self.rate,
                 )  # fmt: skip
-            limit = await self._source.read(self.limit_name)
+                limit = LimitInfo(slots=self._batch, decay=self.rate, active=True)
+            else:  # another run won the race to create it: this one reads theirs
+                limit = await self._source.read(self.limit_name)
         if limit is None:  # deleted meanwhile: pace this run only
             self.limit_name = None
         elif not limit.active or limit.decay <= 0:

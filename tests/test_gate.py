@@ -42,6 +42,7 @@ class FakeSlots:
         #: (time sent, slots, given back) of every give-back.
         self.give_backs: list[tuple[float, int, bool]] = []
         self.created: list[tuple[str, int, float]] = []
+        self.reads = 0
         #: Every call before this time is answered "busy".
         self.busy_until = float("-inf")
         #: Seconds each ask takes to be answered.
@@ -59,6 +60,7 @@ class FakeSlots:
 
     async def read(self, name: str) -> LimitInfo | None:
         assert name == NAME
+        self.reads += 1
         return self.limit
 
     async def create(self, name: str, slots: int, decay: float) -> bool:
@@ -408,3 +410,28 @@ async def test_leaving_the_gate_before_any_submission_gives_the_prepared_batch_b
     await fake.run(scenario())
     assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)]
     assert [(count, ok) for _, count, ok in slots.give_backs] == [(60, True)]
+
+
+async def test_a_limit_the_run_created_is_not_read_back_one_another_run_created_is():
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    await fake.run(submit(fake, new_gate(fake, slots, 2.0), 1))
+    assert (slots.reads, slots.created) == (1, [(NAME, 60, 2.0)])
+
+    # Another run creates it at 1/s between this run's read and its create: this run reads
+    # theirs and keeps to it.
+    fake = FakeTime()
+    raced = FakeSlots(fake)
+    missing_first = raced.read
+
+    async def read(name: str) -> LimitInfo | None:
+        if raced.reads == 0:
+            raced.reads += 1
+            raced.limit = LimitInfo(slots=30, decay=1.0, active=True)
+            return None
+        return await missing_first(name)
+
+    raced.read = read  # type: ignore[method-assign]
+    sent = await fake.run(submit(fake, new_gate(fake, raced, 2.0), 3))
+    assert raced.reads == 2
+    assert gaps(sent) == pytest.approx([HEADROOM / 1.0] * 2)
