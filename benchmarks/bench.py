@@ -33,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 SCALE = 20.0
 #: The service's rate (1/s) and a typical job (1 min), scaled.
 RATE = 1.0 * SCALE
+#: The *Cold start* line of benchmarks/trivial_flow.py: what any run on Prefect costs at least.
+TRIVIAL_FLOW = "a Prefect flow with one task that does nothing, running server"
 LATENCY = 60.0 / SCALE
 #: The default poll policy (first poll 5 s, gaps 1 s to 30 s), scaled.
 POLL_ENV = {

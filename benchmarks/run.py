@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import HERE, LATENCY, RATE, SCALE, Bench, Run, big_clip, write_manifest
+from bench import HERE, LATENCY, RATE, SCALE, TRIVIAL_FLOW, Bench, Run, big_clip, write_manifest
 from report import report
 from servers import BIN, Emulator, PrefectServer, measure
 
@@ -84,6 +84,9 @@ def cold_start(bench: Bench, temporary: bool) -> dict[str, Any]:
         results[label] = bench.flow_run(
             "cold", 1, temporary=temporary_server, home=home, manifest=manifest
         ).measured
+    results[TRIVIAL_FLOW] = measure(
+        [sys.executable, str(HERE / "trivial_flow.py")], bench.env(bench.server), bench.workdir
+    )
     return results
 
 
