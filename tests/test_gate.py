@@ -382,7 +382,10 @@ async def test_a_failed_prepare_is_quiet_and_the_submission_meets_the_error(capl
         await fake.run(gate.wait())
 
 
-async def test_the_gate_as_a_context_prepares_on_entry_and_gives_back_on_exit():
+@pytest.mark.parametrize("submissions", [5, 0])
+async def test_the_gate_as_a_context_prepares_on_entry_and_gives_back_on_exit(submissions):
+    """Entering starts the preparation without waiting for it; leaving gives back what was not
+    used, all of it when the run ends (or fails) before its first submission."""
     fake = FakeTime()
     slots = FakeSlots(fake)
     slots.answer_delay = 1.0
@@ -391,25 +394,11 @@ async def test_the_gate_as_a_context_prepares_on_entry_and_gives_back_on_exit():
     async def scenario() -> None:
         async with new_gate(fake, slots, 2.0) as gate:
             assert fake.now == start  # entering does not wait for the server's answers
-            await submit(fake, gate, 5)
+            await submit(fake, gate, submissions)
 
     await fake.run(scenario())
     assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)]
-    assert [(count, ok) for _, count, ok in slots.give_backs] == [(55, True)]
-
-
-async def test_leaving_the_gate_before_any_submission_gives_the_prepared_batch_back():
-    """A run that ends (or fails) before its first submission leaves no slots held."""
-    fake = FakeTime()
-    slots = FakeSlots(fake)
-
-    async def scenario() -> None:
-        async with new_gate(fake, slots, 2.0):
-            pass
-
-    await fake.run(scenario())
-    assert [(count, ok) for _, count, ok in slots.asks] == [(60, True)]
-    assert [(count, ok) for _, count, ok in slots.give_backs] == [(60, True)]
+    assert [(count, ok) for _, count, ok in slots.give_backs] == [(60 - submissions, True)]
 
 
 async def test_a_limit_the_run_created_is_not_read_back_one_another_run_created_is():
