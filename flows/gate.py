@@ -97,7 +97,9 @@ class SubmitGate:
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._preparing is not None:
-            await self._preparing
+            if exc_info[0] is not None:  # a failed or cancelled run waits for no server
+                self._preparing.cancel()
+            await asyncio.gather(self._preparing, return_exceptions=True)
         await self.release()
 
     def close(self) -> None:

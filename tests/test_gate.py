@@ -401,6 +401,25 @@ async def test_the_gate_as_a_context_prepares_on_entry_and_gives_back_on_exit(su
     assert [(count, ok) for _, count, ok in slots.give_backs] == [(60 - submissions, True)]
 
 
+async def test_a_run_that_fails_while_the_gate_prepares_does_not_wait_for_the_server():
+    """A server out of reach keeps `prepare` asking for up to a minute: a run that fails
+    meanwhile leaves the gate at once."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    slots.busy_until = float("inf")
+    start = fake.now
+
+    async def scenario() -> None:
+        async with new_gate(fake, slots, 2.0):
+            await fake.sleep(1.0)
+            raise RuntimeError("the run broke")
+
+    with pytest.raises(RuntimeError, match="the run broke"):
+        await fake.run(scenario())
+    assert fake.now - start < 2.0
+    assert slots.give_backs == []  # it held no slots
+
+
 async def test_a_limit_the_run_created_is_not_read_back_one_another_run_created_is():
     fake = FakeTime()
     slots = FakeSlots(fake)
