@@ -196,10 +196,9 @@ def _finish_file(file: IO[bytes], rest: bytes, partial: Path, path: Path) -> Non
     os.replace(partial, path)
 
 
-def _discard(file: IO[bytes] | None, partial: Path) -> None:
+def _discard(file: IO[bytes], partial: Path) -> None:
     """Close an unfinished partial file and remove whatever is left of it."""
-    if file is not None:
-        file.close()
+    file.close()
     partial.unlink(missing_ok=True)
 
 

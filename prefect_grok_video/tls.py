@@ -20,4 +20,5 @@ def tls_context() -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=4)
 def _context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx reads the variables itself: they are the arguments only to key the cache."""
     return httpx.create_ssl_context()
