@@ -9,9 +9,11 @@ Each paid submission passes two checks, one submission at a time:
    `BATCH_SECONDS` worth (`occupy=k` of a limit of k slots decaying at d per second), so it asks
    the server once per batch instead of once per submission: Prefect's `rate_limit` is a slow
    pacer on its own (see DESIGN.md and benchmarks/RESULTS.md). A batch asked for at time T may
-   only be used until T + k/d, when the server would let another run take the next batch;
-   slots left over then are dropped, so runs never overlap their batches and together stay
-   within d per second.
+   only be used until one interval (`HEADROOM / d`) before T + k/d, when the server would let
+   another run take the next batch and submit at once; slots left over then are dropped, so
+   runs never overlap their batches, a run's first submission is at least one interval after
+   the last run's last one, and together they stay within d per second. Slots given back
+   early keep that interval too.
 
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
@@ -83,6 +85,8 @@ class SubmitGate:
         self._slots = 0
         self._slots_expire = 0.0
         self._asked = 0.0
+        #: When this run's last submission went (None before the first).
+        self._last_sent: float | None = None
         self._turn = asyncio.Lock()
         self._ready = limit_name is None
         self._closed = False
@@ -129,17 +133,20 @@ class SubmitGate:
                 self._check_open()
                 if self.limit_name is None:
                     return
-                if self._clock() < self._slots_expire:
+                if self._clock() + self._pacer.interval <= self._slots_expire:
                     break
-                self._slots = 0  # the batch ran out of time while pacing: take a fresh one
+                # Too close to the batch's end: the next run to take a batch may submit the
+                # moment it runs out, so this submission waits for a fresh batch of its own.
+                self._slots = 0
             self._slots -= 1
+            self._last_sent = self._clock()
 
     async def release(self) -> None:
         """Give back the slots of the current batch this run will not use (its end), so the
         next run need not wait for them to decay. Best effort: a failure only makes others
         wait a little longer."""
         async with self._turn:  # not while a submission is taking its slot
-            unused, self._slots = self._slots, 0
+            unused, self._slots = self._returnable(self._slots), 0
         if not unused or self.limit_name is None:
             return
         async with self._source.connect() as slots:
@@ -153,10 +160,20 @@ class SubmitGate:
                 except SlotSourceError as exc:
                     self._logger.debug("Could not give back %d slots: %s", unused, exc)
                     return
-                # The next batch only waits for the slots this run used to decay.
-                used = self._batch - unused
-                self._slots_expire = self._asked + used / self._decay
+                # The next batch only waits for the slots kept to decay.
+                kept = self._batch - unused
+                self._slots_expire = self._asked + kept / self._decay
                 return
+
+    def _returnable(self, unused: int) -> int:
+        """How many of the batch's `unused` slots may be given back: those the server would
+        free after this run's last submission plus one interval, so that whoever takes the
+        next batch cannot submit right behind it. (This run's pace is a little slower than
+        the slots decay, so the batch's used slots alone may free the limit too early.)"""
+        if self._last_sent is None or self._last_sent < self._asked:
+            return unused
+        busy_until = self._last_sent + self._pacer.interval - self._asked
+        return max(0, min(unused, self._batch - math.ceil(busy_until * self._decay)))
 
     async def _hold_slots(self) -> None:
         """Know the global limit, and hold a live batch of its slots (when there is one)."""
