@@ -226,6 +226,8 @@ async def test_a_run_that_gives_back_its_slots_keeps_one_interval_before_the_nex
     assert next_first >= done[-1] + 1.0 - 1e-9
     assert next_first <= done[-1] + 1.6  # still far sooner than the batch's 30 s
     assert [count for _, count, _ in slots.give_backs] == [19]  # of its batch's 30
+
+
 async def test_a_refused_ask_is_repeated_within_one_decay_interval():
     """Two runs share the limit: the second one's asks are refused while the first one's batch
     lasts, and repeated every 1/decay seconds (not the server's longer Retry-After), so it
