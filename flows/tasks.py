@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, ParamSpec
 
 from prefect import Task, get_run_logger, task
@@ -26,7 +27,9 @@ from prefect.assets import Asset, add_asset_metadata, materialize
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import AssetContext, TaskRunContext
+from prefect.runtime import flow_run
 from prefect.states import State
+from prefect.transactions import get_transaction
 from pydantic import BaseModel, Field
 
 from prefect_grok_video.blocks import GrokVideoCredentials
@@ -34,6 +37,7 @@ from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
 from prefect_grok_video.flows.assets import job_metadata
 from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
+from prefect_grok_video.flows.claims import Claim, ClaimedElsewhere, HolderGoneError, SubmitClaims
 from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import (
     ImageInput,
@@ -75,6 +79,10 @@ class Submission(BaseModel):
     attempt: int = Field(default=0, description="0 for the first submission of a job, then 1…")
     unknown_reason: str | None = Field(
         default=None, description="Set when the request went out and no answer came back."
+    )
+    flow_run_id: str | None = Field(
+        default=None,
+        description="The flow run that sent it (and paid for the job), when it ran in one.",
     )
 
 
@@ -205,23 +213,39 @@ async def _submit(
             code="spend_cap",
             row_id=row_id,
         )
+    run_id = str(flow_run.get_id()) if flow_run.get_id() else None
     async with _client_for(credentials) as client:
-        try:
-            request_id = await client.submit(request, preflight=preflight)
-        except SubmitOutcomeUnknownError as exc:
-            exc.row_id = row_id
-            get_run_logger().error("%s", exc)
-            return Submission(
-                request_id=None,
-                submitted_at=datetime.now(timezone.utc),
-                attempt=attempt,
-                unknown_reason=str(exc),
-            )
-        except GrokVideoError as exc:  # refused before any job was made: nothing to pay for
-            if budget is not None:
-                await budget.release(key)
-            exc.row_id = row_id
-            raise
+        claims = _claims(client, row_id, run_id)
+        claim = partial(claims.take, overwrite=_overwriting()) if claims else None
+        while True:
+            try:
+                request_id = await client.submit(request, preflight=preflight, before_send=claim)
+                break
+            except ClaimedElsewhere as elsewhere:
+                assert claims is not None
+                found = await _submitted_elsewhere(claims, elsewhere.claim, row_id, attempt)
+                if found is not None:  # not paid here: the other run's spend counts it
+                    if budget is not None:
+                        await budget.release(key)
+                    return found
+                # the holder gave the job up unsent: it is this one's to submit
+            except SubmitOutcomeUnknownError as exc:
+                exc.row_id = row_id
+                get_run_logger().error("%s", exc)
+                return Submission(
+                    request_id=None, submitted_at=datetime.now(timezone.utc), attempt=attempt,
+                    unknown_reason=str(exc), flow_run_id=run_id,
+                )  # fmt: skip
+            except GrokVideoError as exc:  # refused before any job was made: nothing to pay for
+                if claims is not None:
+                    await claims.release()
+                if budget is not None:
+                    await budget.release(key)
+                exc.row_id = row_id
+                raise
+            finally:
+                if claims is not None:
+                    claims.finish()
     media = request.media
     get_run_logger().info(
         "Row %s: submitted %s%s as request %s (submission %d)",
@@ -231,7 +255,51 @@ async def _submit(
     # Taken once the service accepted the job, not before the pacing wait: the poll schedule
     # estimates the job's progress from it.
     now = datetime.now(timezone.utc)
-    return Submission(request_id=request_id, submitted_at=now, attempt=attempt)
+    return Submission(request_id=request_id, submitted_at=now, attempt=attempt, flow_run_id=run_id)
+
+
+def _claims(
+    client: AsyncGrokVideoClient, row_id: str | None, run_id: str | None
+) -> SubmitClaims | None:
+    """The claims of the submit task running now, in its result store (None outside one)."""
+    transaction = get_transaction()
+    if transaction is None or transaction.key is None or transaction.store is None:
+        return None
+    timeout = client.timeout
+    hold = sum(
+        t if t is not None else 600.0 for t in (timeout.connect, timeout.write, timeout.read)
+    )
+    return SubmitClaims(transaction.store, transaction.key, row_id=row_id, flow_run_id=run_id,
+                        hold_seconds=hold)  # fmt: skip
+
+
+def _overwriting() -> bool:
+    """Whether this task run replaces its cached result on purpose (`refresh`)."""
+    transaction = get_transaction()
+    return bool(transaction is not None and transaction.overwrite)
+
+
+async def _submitted_elsewhere(
+    claims: SubmitClaims, claim: Claim, row_id: str | None, attempt: int
+) -> Submission | None:
+    """The submission another process is making of this very job: its result once recorded;
+    `unknown` if that process is gone without one; None if it gave the job up unsent."""
+    logger = get_run_logger()
+    logger.info("Row %s: already being submitted by %s; waiting for its answer", row_id,
+                claim.describe())  # fmt: skip
+    try:
+        found = await claims.outcome_elsewhere(claim)
+    except HolderGoneError as gone:
+        reason = (
+            f"an earlier submission of this job, by {gone.claim.describe()}, ended before its "
+            "answer was recorded (its process died): a job may exist and be billed"
+        )
+        logger.error("Row %s: %s", row_id, reason)
+        return Submission(request_id=None, submitted_at=gone.claim.sent_at, attempt=attempt,
+                          unknown_reason=reason, flow_run_id=gone.claim.flow_run_id)  # fmt: skip
+    if isinstance(found, Submission):
+        return found
+    return None
 
 
 @_submit_task("generate")

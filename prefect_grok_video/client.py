@@ -138,6 +138,11 @@ class AsyncGrokVideoClient:
         return cls(**{**arguments, **overrides})
 
     @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeouts of every request (connect, read, write, pool)."""
+        return self._http.timeout
+
+    @property
     def max_download_bytes(self) -> int:
         """Largest result accepted by `download`."""
         return self._downloads.max_bytes
@@ -158,13 +163,21 @@ class AsyncGrokVideoClient:
 
     # -- the API -----------------------------------------------------------------------------
 
-    async def submit(self, request: JobRequest, *, preflight: bool = True) -> str:
+    async def submit(
+        self,
+        request: JobRequest,
+        *,
+        preflight: bool = True,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
         """Start the paid job `request` describes and return its request_id.
 
         Every field is checked against the operation's limits (`prefect_grok_video.operations`)
         and, with `preflight`, files and data URLs against the service's rules, before any
         request: `InputError` names the field. `SubmitOutcomeUnknownError` means the request
-        went out but no answer came (do not blindly submit again).
+        went out but no answer came (do not blindly submit again). `before_send` is awaited
+        right before each attempt goes on the wire, after the pacing wait (the flows record
+        there that the job is on its way); what it raises ends the submission unsent.
         """
         request = request.checked()
         media = request.media
@@ -191,7 +204,9 @@ class AsyncGrokVideoClient:
                 ),
             )
 
-        request_id = await self._send(build, operation="submit", parse=parse_request_id)
+        request_id = await self._send(
+            build, operation="submit", parse=parse_request_id, before_send=before_send
+        )
         self.logger.debug(
             "Submitted %s of %s (%r, %s) as request %s",
             request.action, media.describe() if media else "a prompt",
@@ -363,6 +378,7 @@ class AsyncGrokVideoClient:
         operation: str,
         parse: Callable[[httpx.Response], T],
         request_id: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
         """Send a request built by `build` and `parse` its answer, retrying what `policies`
         says is safe to retry (a malformed answer to a poll, too)."""
@@ -372,6 +388,8 @@ class AsyncGrokVideoClient:
             request = build()
             if operation == "submit" and self.pace is not None:
                 await self.pace()
+            if before_send is not None:
+                await before_send()
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:

@@ -1,13 +1,13 @@
 """What must hold after any run, however it was disturbed: the checks of the reliability suites.
 
-`check_run(report, service, output, input_of=..., kills=...)` asserts, and returns figures:
+`check_run(report, service, output, input_of=...)` asserts, and returns figures:
 
 1. every row of the manifest ends with exactly one outcome;
 2. paid submissions per row <= 1 + the resubmissions its retryable asynchronous failures
-   (`service_unavailable`, `internal_error`) called for, + at most one per kill (a kill that
-   lands between the service accepting a submit and its request_id being persisted); a row
-   that ended `invalid` or `upstream_failed` was never paid for, and no job was paid for that
-   no row asked for;
+   (`service_unavailable`, `internal_error`) called for, however the run was killed (a kill
+   between the service accepting a submit and its request_id being persisted leaves a claim:
+   flows/claims.py); a row that ended `invalid` or `upstream_failed` was never paid for, and
+   no job was paid for that no row asked for;
 3. no partial or corrupt file under `output`: exactly one `<id>.mp4` per succeeded row, with
    the size and sha256 the report gives, and nothing else (no temporary `.part` file);
 4. the report agrees with what the emulator recorded: each row's request_id is a job the
@@ -53,7 +53,7 @@ class Figures:
     rows: int
     paid: int
     resubmissions: int
-    extra_paid: int  # paid beyond 1 + resubmissions: only ever from kills
+    extra_paid: int  # paid beyond 1 + resubmissions: always 0 (check_run asserts it)
     statuses: Counter
 
 
@@ -106,7 +106,6 @@ def check_run(
     output: Path,
     *,
     input_of: dict[str, str],
-    kills: int = 0,
 ) -> Figures:
     """Assert the five invariants (see the module docstring for the arguments)."""
     items = {_field(item, "id"): item for item in _field(report, "items")}
@@ -121,8 +120,8 @@ def check_run(
     jobs = _jobs_by_row(records, input_of, {row: _field(i, "prompt") for row, i in items.items()})
     by_request = {record["request_id"]: record for record in records}
 
-    # 2. paid at most once, plus the resubmissions retryable failures called for, plus kills;
-    # never for a row that could not run, nor for no row at all
+    # 2. paid at most once, plus the resubmissions retryable failures called for, whatever
+    # was killed; never for a row that could not run, nor for no row at all
     paid = resubmissions = extra = 0
     for row_id, mine in jobs.items():
         retried = sum(1 for job in mine if job.get("error_code") in RETRYABLE)
@@ -130,15 +129,14 @@ def check_run(
         paid += len(mine)
         resubmissions += min(retried, max(0, len(mine) - 1))
         extra += max(0, len(mine) - allowed)
-        assert len(mine) <= allowed + kills, (
-            f"row {row_id}: paid {len(mine)} times, allowed {allowed} (+{kills} kills): "
+        assert len(mine) <= allowed, (
+            f"row {row_id}: paid {len(mine)} times, allowed {allowed}: "
             f"{[(j['request_id'], j.get('error_code')) for j in mine]}"
         )
         item = items[row_id]
         if _field(item, "status") in UNPAID:
             assert not mine, f"{row_id}: ended {_field(item, 'status')} but was submitted"
             assert (_field(item, "request_id"), _field(item, "attempts")) == (None, 0), row_id
-    assert extra <= kills, f"{extra} payments beyond the allowance with only {kills} kills"
     owners = Counter(job["request_id"] for mine in jobs.values() for job in mine)
     strays = [r["request_id"] for r in records if owners[r["request_id"]] != 1]
     assert not strays, f"jobs paid for no row, or claimed by two: {strays}"

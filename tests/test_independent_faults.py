@@ -156,11 +156,12 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
         submitted_at_kill1 = len(keys_submitted())
         assert submitted_at_kill1 < ROWS, "the first kill should land while rows are unsubmitted"
 
-        # 2. Killed while jobs are pending: every row has a job, none accepted in the last
-        # 0.3 s (no submit in flight), and a job is still running at the service.
+        # 2. Killed while jobs are pending: every row has a job (but one the first kill may
+        # have cut off on its way out: it is `unknown` and not sent again), none accepted in
+        # the last 0.3 s (no submit in flight), and a job is still running at the service.
         def all_submitted_and_pending() -> bool:
             records, now = api.records(), time.monotonic()
-            if not records or {r["input_key"] for r in records} != set(input_of.values()):
+            if len({r["input_key"] for r in records}) < len(set(input_of.values())) - 1:
                 return False
             newest = max(r["accepted_at"] for r in records)
             return now - newest >= 0.3 and now - newest < LATENCY - 0.2
@@ -191,7 +192,7 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
     items = {item["id"]: item for item in report["items"]}
     assert code == (0 if all(i["status"] == "succeeded" for i in items.values()) else 1), _tail(log)
 
-    figures = check_run(report, records, output, input_of=input_of, kills=len(kills))
+    figures = check_run(report, records, output, input_of=input_of)
 
     # Every row is in the report once, with an outcome.
     assert sorted(items) == sorted(input_of) and len(report["items"]) == ROWS
@@ -200,15 +201,17 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
     for jobs in jobs_of.values():
         jobs.sort(key=lambda r: r["accepted_at"])
 
-    # A row whose submit answer was dropped is `unknown` and was never submitted again (unless
-    # a kill came before the run could record that it was unknown: then it counts as the kill's).
+    # A submission on its way when a kill came (its job accepted shortly before, or not at
+    # all) had no time to be recorded: its claim stays, and the rerun reports its row
+    # `unknown` (a job may exist) instead of paying again.
+    cut_off = {row_id for row_id, jobs in jobs_of.items()
+               if not jobs or any((age := _age_at_kill(job, kills)) is not None
+                                  and age <= KILL_WINDOW for job in jobs)}  # fmt: skip
+    # A row whose submit answer was dropped is `unknown` and was never submitted again.
     dropped_rows = set()
     for row_id, jobs in jobs_of.items():
         for index, job in enumerate(jobs):
             if not job["dropped"]:
-                continue
-            age = _age_at_kill(job, kills)
-            if index + 1 < len(jobs) and age is not None and age <= KILL_WINDOW:
                 continue
             dropped_rows.add(row_id)
             assert index + 1 == len(jobs), f"{row_id}: submitted again after a dropped answer"
@@ -216,42 +219,42 @@ def test_faulty_independent_api_and_two_sigkills_lose_no_row_and_pay_no_row_twic
             assert (item["status"], item["request_id"]) == ("unknown", None), item
             assert item["error"]["code"] == "submit_outcome_unknown", item
 
-    # Every other row ends as its last job did.
+    # Every other row ends as its last job did, or `unknown` if a kill cut its answer off.
     expected = {"done": "succeeded", "moderated": "moderated", "failed": "failed",
                 "expired": "expired"}  # fmt: skip
+    unknown_after_kill = []
     for row_id, jobs in jobs_of.items():
         item = items[row_id]
+        if row_id in dropped_rows:
+            continue
+        if item["status"] == "unknown" and item["request_id"] is None:
+            assert row_id in cut_off and len(jobs) <= 1, (row_id, item, jobs, kills)
+            assert "ended before its answer was recorded" in item["error"]["message"], item
+            unknown_after_kill.append(row_id)
+            continue
         assert jobs, f"{row_id}: never submitted"
-        if row_id not in dropped_rows:
-            assert item["request_id"] == jobs[-1]["request_id"], (row_id, item, jobs)
-            assert item["status"] == expected[jobs[-1]["outcome"]], (row_id, item, jobs)
+        assert item["request_id"] == jobs[-1]["request_id"], (row_id, item, jobs)
+        assert item["status"] == expected[jobs[-1]["outcome"]], (row_id, item, jobs)
 
-    # The report counts the submissions the run made; any job beyond them was paid for twice,
-    # and only a kill just after the service accepted it (before the run kept its request_id)
-    # may explain it: a job of that row accepted shortly before a kill, and replaced after it.
-    extra = {row_id: len(jobs) - items[row_id]["attempts"] for row_id, jobs in jobs_of.items()}
-    assert all(n >= 0 for n in extra.values()), f"the report counts unpaid attempts: {extra}"
-    paid_twice = sorted(row_id for row_id, n in extra.items() if n)
-    ages = []
-    for row_id in paid_twice:
-        jobs = jobs_of[row_id]
-        window = [age for job in jobs[:-1] if (age := _age_at_kill(job, kills)) is not None]
-        window = [age for age in window if age <= KILL_WINDOW]
-        assert len(window) >= extra[row_id], (
-            f"{row_id}: paid {len(jobs)} times, {items[row_id]['attempts']} by the run, and no "
-            f"kill explains the rest: {jobs} (kills at {kills})"
-        )
-        ages += [round(age, 2) for age in window]
+    # Nothing was paid twice: every job the service made was one the run's rows counted, kills
+    # or not (a row cut off by a kill counts the job its claim stands for).
+    counted = {row_id: 1 if row_id in unknown_after_kill else item["attempts"]
+               for row_id, item in items.items()}  # fmt: skip
+    extra = {row_id: len(jobs) - counted[row_id] for row_id, jobs in jobs_of.items()}
+    assert all(n >= 0 for row_id, n in extra.items() if row_id not in unknown_after_kill), (
+        f"the report counts unpaid attempts: {extra}"
+    )
+    paid_twice = sorted(row_id for row_id, n in extra.items() if n > 0)
     elapsed = time.monotonic() - started
     print(
         f"\nrows {ROWS}; faults injected {faults}; kills {len(kills)} "
         f"(rows with a job at kill 1: {submitted_at_kill1}, jobs pending at kill 2: {pending}); "
         f"paid {figures.paid} (resubmissions {figures.resubmissions}); rows paid twice "
-        f"{len(paid_twice)} {paid_twice} (their candidates were accepted {ages} s before a "
-        f"kill); outcomes {dict(figures.statuses)}; dropped rows {sorted(dropped_rows)}; "
+        f"{len(paid_twice)} {paid_twice}; rows unknown after a kill {unknown_after_kill}; "
+        f"outcomes {dict(figures.statuses)}; dropped rows {sorted(dropped_rows)}; "
         f"{elapsed:.1f} s"
     )
-    assert sum(extra.values()) <= len(kills)
+    assert paid_twice == []
 
     # The faults really happened, or the run proved nothing.
     for fault in ("submit_5xx", "poll_5xx", "storm_429", "drop_after_accept",

@@ -77,12 +77,17 @@ def test_five_sigkills_at_every_stage_then_a_rerun(
     done = run_cli(*args, env=env, cwd=tmp_path)
     assert done.returncode in (0, 1), done.stdout + done.stderr
     report = json.loads(report_file.read_text())
-    figures = check_run(report, state.submissions, output, input_of=input_of, kills=5)
+    figures = check_run(report, state.submissions, output, input_of=input_of)
     print("kills (stage, accepted, polls, downloads, partial files):", seen)
     print("after the last run:", figures)
     assert any(partials for *_, partials in seen), "no kill landed mid-download"
-    assert {item["status"] for item in report["items"]} <= {
-        "succeeded", "moderated", "expired", "failed"}  # fmt: skip
+    for item in report["items"]:
+        # a kill may cut a submission off on its way out: its row is then `unknown`, not paid
+        # twice (tests/test_claims.py makes that happen on purpose)
+        assert item["status"] in {"succeeded", "moderated", "expired", "failed"} or (
+            item["status"] == "unknown"
+            and "ended before its answer was recorded" in item["error"]["message"]
+        ), item
 
 
 #: Seconds the upstream of the chains c1 → c2 → c3 and c1 → c1-longer takes.
@@ -130,7 +135,7 @@ def test_a_sigkill_while_a_chain_waits_on_its_upstream_then_a_rerun(
     done = run_cli(*args, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr  # some rows end as they must
     report = json.loads(report_file.read_text())
-    figures = check_run(report, state, output, input_of=input_of, kills=1)
+    figures = check_run(report, state, output, input_of=input_of)
     print(f"chain kill: {paid_before} paid before the kill;", figures)
     items = {item["id"]: item for item in report["items"]}
     assert {row_id: item["status"] for row_id, item in items.items()} == MIXED

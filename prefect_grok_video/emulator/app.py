@@ -308,6 +308,8 @@ def create_app(
             state.occurrence("drop", job.input_key),
         )
         state.add_job(job, dropped=dropped)
+        if config.accepted_answer_seconds > 0:
+            await anyio.sleep(config.accepted_answer_seconds)
         answer = {"request_id": job.request_id}
         return _CutOffResponse(answer) if dropped else JSONResponse(answer)
 

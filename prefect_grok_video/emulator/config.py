@@ -104,6 +104,12 @@ class EmulatorConfig(BaseModel):
         description="Delay of a slow answer: a submit or poll with probability p_slow, a poll "
         "with probability p_slow_poll.",
     )
+    accepted_answer_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds between accepting a submission (the job exists, and is paid for) "
+        "and answering it: the window in which a client that dies cannot know of its job.",
+    )
     download_seconds: float = Field(
         default=0.0,
         ge=0,
