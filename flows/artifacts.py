@@ -141,8 +141,8 @@ def _cell(text: object) -> str:
 
 
 def table_rows(report: RunReport) -> list[dict[str, object]]:
-    """One row per item: id, action, status, request_id, upstream, duration, cost, output,
-    error."""
+    """One row per item: id, action, status, request_id, upstream, duration, cost, who paid,
+    output, error."""
     return [
         {
             "id": item.id,
@@ -153,6 +153,7 @@ def table_rows(report: RunReport) -> list[dict[str, object]]:
             "upstream": item.upstream or "",
             "duration": item.duration,
             "cost_usd": item.cost_usd,
+            "paid": {True: "this run", False: "earlier run"}.get(item.paid_by_this_run, ""),
             "output": item.output or "",
             "error": item.error.message if item.error else "",
         }
@@ -179,6 +180,12 @@ def summary(report: RunReport) -> str:
         lines.append(
             f"- **Cost reported by the service:** ${report.total_cost_usd:.4f} ({by_action})"
         )
+        lines.append(f"- **Paid by this run:** ${report.cost_this_run_usd or 0:.4f}")
+        if report.rows_paid_earlier:
+            lines.append(
+                f"- **Paid by earlier runs:** ${report.cost_earlier_runs_usd or 0:.4f} "
+                f"({report.rows_paid_earlier} rows from the cache: not paid again)"
+            )
     if report.stopped_by:
         lines.append(f"- **Stopped submitting:** {_cell(report.stopped_by)}")
     problems = [item for item in report.items if item.status != "succeeded"]

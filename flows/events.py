@@ -65,6 +65,7 @@ def _payload(item: ItemResult) -> dict[str, Any]:
         "duration": item.duration,
         "video_seconds": item.video_seconds,
         "cost_usd": item.cost_usd,
+        "paid_by_this_run": item.paid_by_this_run,
         "output": item.output,
         "error": item.error.code if item.error else None,
     }
@@ -113,6 +114,7 @@ def emit_run_event(report: RunReport, *, stopped_by: str | None = None) -> None:
             "rows": len(report.items),
             "totals": report.totals,
             "cost_usd": report.total_cost_usd,
+            "cost_this_run_usd": report.cost_this_run_usd,
             "elapsed_seconds": report.elapsed_seconds,
             "succeeded": report.succeeded,
             "stopped_by": stopped_by,

@@ -528,7 +528,10 @@ class _Run:
             cost_ticks=job.usage.cost_in_usd_ticks if job and job.usage else None,
             error=outcome.error,
             finished_at=datetime.now(timezone.utc),
-        )
+            paid_in_flow_run=submission.flow_run_id if submission else None,
+            paid_by_this_run=None if submission is None
+            else submission.flow_run_id == self.flow_run_id,
+        )  # fmt: skip
 
 
 def _invalid_result(row: InvalidRow) -> ItemResult:

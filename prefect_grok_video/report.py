@@ -83,6 +83,16 @@ class ItemResult(BaseModel):
     )
     error: ItemError | None = None
     finished_at: datetime | None = None
+    paid_in_flow_run: str | None = Field(
+        default=None,
+        description="The flow run whose submission paid for this row's job (None: none was "
+        "sent, or it was sent outside a flow run).",
+    )
+    paid_by_this_run: bool | None = Field(
+        default=None,
+        description="Whether this run paid for the row's job (False: an earlier run did and "
+        "this one took it from the cache; None: no job was submitted).",
+    )
 
 
 class RunReport(BaseModel):
@@ -114,8 +124,7 @@ class RunReport(BaseModel):
     @property
     def total_cost_usd(self) -> float | None:
         """What the service reported the run cost, or None when it reported no usage."""
-        ticks = self._ticks(self.items)
-        return None if ticks is None else ticks * USD_PER_TICK
+        return self._usd(self.items)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -127,6 +136,30 @@ class RunReport(BaseModel):
             for action in actions
         }
         return {action: ticks * USD_PER_TICK for action, ticks in costs.items() if ticks}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_this_run_usd(self) -> float | None:
+        """What the service reported for the jobs this run paid for (None: no usage)."""
+        return self._usd([item for item in self.items if item.paid_by_this_run])
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_earlier_runs_usd(self) -> float | None:
+        """What the service reported for jobs earlier runs paid for, which this run took
+        from the cache (None: no usage)."""
+        return self._usd([item for item in self.items if item.paid_by_this_run is False])
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rows_paid_earlier(self) -> int:
+        """Rows whose job an earlier run paid for (taken from the cache)."""
+        return sum(item.paid_by_this_run is False for item in self.items)
+
+    @classmethod
+    def _usd(cls, items: list[ItemResult]) -> float | None:
+        ticks = cls._ticks(items)
+        return None if ticks is None else ticks * USD_PER_TICK
 
     @staticmethod
     def _ticks(items: list[ItemResult]) -> int | None:
@@ -142,6 +175,20 @@ class RunReport(BaseModel):
     def succeeded(self) -> bool:
         """Whether every row succeeded."""
         return all(item.status == "succeeded" for item in self.items)
+
+    def cost_line(self) -> str | None:
+        """What the service reported, and what of it this run paid, e.g. `$4.76 reported by
+        the service: $0.00 paid by this run, $4.76 by earlier runs (12 rows from the cache)`;
+        None when the service reported no cost."""
+        total = self.total_cost_usd
+        if total is None:
+            return None
+        line = f"${total:.2f} reported by the service: ${self.cost_this_run_usd or 0:.2f} paid "
+        line += "by this run"
+        if self.rows_paid_earlier:
+            line += (f", ${self.cost_earlier_runs_usd or 0:.2f} by earlier runs "
+                     f"({self.rows_paid_earlier} rows from the cache)")  # fmt: skip
+        return line
 
     def summary_line(self) -> str:
         """One line counting outcomes, e.g. `4 of 5 rows succeeded; 1 failed`."""

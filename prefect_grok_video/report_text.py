@@ -14,7 +14,9 @@ __all__ = ["format_report"]
 
 #: Above this many rows the table lists only the rows that did not succeed.
 _FULL_TABLE_ROWS = 50
-_TABLE_COLUMNS = ("id", "status", "request_id", "output", "error")
+_TABLE_COLUMNS = ("id", "status", "paid", "request_id", "output", "error")
+#: How the table says who paid for a row's job.
+_PAID = {True: "this run", False: "earlier", None: "-"}
 
 
 def _shown_output(path: str | None, root: str) -> str:
@@ -43,6 +45,7 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
         (
             display.shown(item.id, 32),
             item.status,
+            _PAID[item.paid_by_this_run],
             item.request_id or "-",
             _shown_output(item.output, report.output),
             _error_cell(item),
@@ -51,10 +54,10 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
     ]
     lines: list[str] = []
     if rows:
-        widths = [max(len(row[i]) for row in [_TABLE_COLUMNS, *rows]) for i in range(4)]
+        widths = [max(len(row[i]) for row in [_TABLE_COLUMNS, *rows]) for i in range(5)]
         for row in [_TABLE_COLUMNS, *rows]:
-            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-            cells.append(row[4])
+            cells = [cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)]
+            cells.append(row[5])
             lines.append("  ".join(cells).rstrip())
     hidden = len(items) - len(shown)
     if hidden:
@@ -62,12 +65,13 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
     if lines:
         lines.append("")
     summary = f"{report.summary_line()} in {report.elapsed_seconds:.1f} s"
-    if report.total_cost_usd is not None:
-        summary += f"; cost reported by the service: ${report.total_cost_usd:.2f}"
+    lines.append(summary)
+    cost = report.cost_line()
+    if cost is not None:
         if len(report.cost_by_action) > 1:
             parts = ", ".join(f"{a} ${usd:.2f}" for a, usd in report.cost_by_action.items())
-            summary += f" ({parts})"
-    lines.append(summary)
+            cost += f"; by action: {parts}"
+        lines.append(f"Cost: {cost}")
     if report.stopped_by:
         lines.append(f"Stopped submitting: {report.stopped_by}")
     if report.totals["succeeded"]:

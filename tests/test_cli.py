@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -334,6 +335,11 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     assert "2 of 2 rows succeeded in" in done.stdout
     assert sorted(p.name for p in output.iterdir()) == ["file.mp4", "url.mp4"]
     assert emulator.state.accepted == 2
+    # what the service reported, all of it paid by this run, and who paid for each row
+    first_cost = re.search(r"Cost: \$(\d+\.\d\d) reported by the service: \$(\d+\.\d\d) "
+                           r"paid by this run\n", done.stdout)  # fmt: skip
+    assert first_cost and first_cost[1] == first_cost[2] != "0.00", done.stdout
+    assert len(re.findall(r"succeeded +this run +req_", done.stdout)) == 2, done.stdout
 
     # The same manifest again, on a terminal, with the credentials from a saved block: the
     # cached request_ids are reused (the cache key ignores credentials), nothing is paid.
@@ -349,6 +355,11 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     )
     assert code == 0, shown
     assert emulator.state.accepted == 2
+    # a rerun that submitted nothing says so: every row's job came from the cache
+    cost = first_cost[1]
+    assert (f"Cost: ${cost} reported by the service: $0.00 paid by this run, ${cost} by "
+            "earlier runs (2 rows from the cache)") in shown, shown  # fmt: skip
+    assert len(re.findall(r"succeeded +earlier +req_", shown)) == 2, shown
     assert "running" in shown and "2/2" in shown  # the progress bar
     assert "[1/2]" not in shown  # not the line progress
     for word in ("Traceback", "ERROR", "WARNING"):
@@ -367,6 +378,9 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     everything = done.stdout + done.stderr
     assert done.returncode == 0, everything
     assert emulator.state.accepted == 3
+    assert "by earlier runs (2 rows from the cache)" in done.stdout, done.stdout
+    assert len(re.findall(r"succeeded +this run +req_", done.stdout)) == 1, done.stdout
+    assert len(re.findall(r"succeeded +earlier +req_", done.stdout)) == 2, done.stdout
     noise = [w for w in ("Traceback", "ERROR", "WARNING", "Finished in state") if w in everything]
     assert not noise, everything
 
@@ -555,9 +569,9 @@ def _run_report(items: list[ItemResult]) -> RunReport:
 
 def test_the_table_lists_every_row_of_a_small_run():
     lines = format_report(_run_report([_item(1), _item(2, "timed_out")]))
-    assert lines[0].split() == ["id", "status", "request_id", "output", "error"]
-    assert lines[1].split() == ["row-1", "succeeded", "req_1", "row-1.mp4"]
-    assert lines[2].split()[:4] == ["row-2", "timed_out", "req_2", "-"]
+    assert lines[0].split() == ["id", "status", "paid", "request_id", "output", "error"]
+    assert lines[1].split() == ["row-1", "succeeded", "-", "req_1", "row-1.mp4"]
+    assert lines[2].split()[:5] == ["row-2", "timed_out", "-", "req_2", "-"]
     assert lines[2].endswith("boom: row 2 broke")
     assert "1 of 2 rows succeeded; 1 timed_out in 3.0 s" in lines
     assert "Videos: /videos" in lines
