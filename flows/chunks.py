@@ -9,8 +9,14 @@ request_ids are cached in the shared result storage, and every chunk passes the 
 concurrency limit, so the submit rate holds across all of them. The parent then merges the
 chunks' reports into one `RunReport` and publishes one set of artifacts.
 
-Chunk runs are created with an idempotency key made of the parent's id and the row range, so a
-retried parent waits for the chunks it already started instead of starting them again.
+The parent watches each chunk run itself (flows/supervision.py): one that crashed, failed, or
+is stuck (Pending with its worker gone, Running without heartbeats) is cancelled and run again,
+up to `GROK_VIDEO_CHUNK_RETRIES` times, for free, since its paid jobs are cached; only then are
+its rows reported lost, with what to do. The parent rides out a Prefect API that goes away.
+
+Chunk runs are created with an idempotency key made of the parent's id, the row range and the
+attempt, so a retried parent waits for the chunks it already started instead of starting them
+again.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID
 
 import anyio
 from prefect import get_run_logger
@@ -28,6 +37,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import deployment, flow_run
+from prefect.states import Cancelled
 
 from prefect_grok_video.display import shown
 from prefect_grok_video.flows.artifacts import (
@@ -39,6 +49,12 @@ from prefect_grok_video.flows.artifacts import (
 )
 from prefect_grok_video.flows.budget import SharedBudget, budget_limit_name
 from prefect_grok_video.flows.events import emit_run_event
+from prefect_grok_video.flows.supervision import (
+    ApiOutage,
+    SupervisionSettings,
+    is_out_of_reach,
+    watch_chunk_run,
+)
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
@@ -53,8 +69,10 @@ __all__ = [
     "run_in_chunks",
 ]
 
-#: Seconds between checks of a chunk run's state.
+#: Seconds between attempts to reach an absent Prefect API.
 CHUNK_POLL_SECONDS = 2.0
+
+T = TypeVar("T")
 
 
 _RANGE = r"\s*\d+\s*(?:-\s*\d+\s*)?"
@@ -165,32 +183,54 @@ async def run_in_chunks(
     progress = ProgressArtifact(artifact_prefix, total)
     await progress.start(f"Rows of {len(chunks)} chunk runs that reached their outcome")
 
+    settings = SupervisionSettings.from_env()
+    outage = ApiOutage(logger, settings.server_outage_timeout)
+    #: Every flow run this run made (itself, and each chunk run, tried again or not).
+    own_runs = {str(parent_id)}
+
     async def chunk(numbers: list[int]) -> list[ItemResult]:
         rows = format_rows(numbers)
         parameters = {**stored, "rows": rows, "chunk_size": None, "fail_on_item_error": False,
                       "budget": budget}  # fmt: skip
-        run = await run_deployment(
-            name,
-            parameters=parameters,
-            flow_run_name=f"{flow_run.get_name()}-rows-{rows}",
-            idempotency_key=f"{parent_id}-rows-{rows}",
-            as_subflow=True,
-            poll_interval=CHUNK_POLL_SECONDS,
-        )
-        state = run.state
-        report = await state.aresult(raise_on_failure=False) if state else None
-        if state is not None and state.is_completed() and isinstance(report, RunReport):
-            items = report.items
-        else:
-            kind = state.type.value if state else "unknown"
-            logger.error("Chunk run %s (rows %s) ended %s", run.name, rows, kind)
-            items = _lost_rows(plan, numbers, run.name, kind)
+        problem = "was never started"
+        for attempt in range(settings.chunk_retries + 1):
+            again = f"-again-{attempt}" if attempt else ""
+            start = partial(
+                run_deployment, name, parameters=parameters, timeout=0, as_subflow=True,
+                flow_run_name=f"{flow_run.get_name()}-rows-{rows}{again}",
+                idempotency_key=f"{parent_id}-rows-{rows}{again}",
+            )  # fmt: skip
+            run = await _reaching(outage, start)
+            if run is None:  # the API stayed away: nothing more can be started
+                problem = f"could not be started: the Prefect API was out of reach for " \
+                          f"{outage.away_for:.0f} s"  # fmt: skip
+                break
+            own_runs.add(str(run.id))
+            async with get_client() as client:
+                verdict = await watch_chunk_run(client, run.id, settings, outage)
+            if verdict.report is not None:
+                progress.advance(len(verdict.report.items))
+                return verdict.report.items
+            problem = f"{run.name} {verdict.problem}"
+            if not verdict.retry or attempt == settings.chunk_retries:
+                break
+            logger.warning(
+                "Chunk run %s (rows %s) %s: running it again (%d of %d); its paid jobs are "
+                "cached, so nothing is paid twice", run.name, rows, verdict.problem,
+                attempt + 1, settings.chunk_retries,
+            )  # fmt: skip
+            await _cancel(run.id, verdict.problem or "", outage)
+        logger.error("Rows %s: chunk run %s; their outcome is not known here", rows, problem)
+        items = _lost_rows(plan, numbers, problem)
         progress.advance(len(items))
         return items
 
     results = await asyncio.gather(*(chunk(numbers) for numbers in chunks))
     await progress.finish()
-    items = sorted((item for part in results for item in part), key=lambda item: item.row)
+    # A row a chunk took from the cache may have been paid by an earlier try of its chunk:
+    # that is this run too.
+    items = sorted((_paid_by(item, own_runs) for part in results for item in part),
+                   key=lambda item: item.row)  # fmt: skip
     output = next((item.output.rsplit("/", 1)[0] for item in items if item.output), "")
     skipped = sum(item.status == "skipped" for item in items)
     stopped_by = (
@@ -199,9 +239,7 @@ async def run_in_chunks(
         else None
     )
     if budget is not None:  # every chunk is done with it
-        async with get_client() as client:
-            with contextlib.suppress(ObjectNotFound):
-                await client.delete_global_concurrency_limit_by_name(budget)
+        await _reaching(outage, partial(_delete_limit, budget))
     report = RunReport(
         manifest=plan.source,
         stopped_by=stopped_by,
@@ -211,7 +249,7 @@ async def run_in_chunks(
         finished_at=datetime.now(timezone.utc),
         flow_run_id=parent_id,
     )
-    await publish_report(report, artifact_prefix)
+    await _reaching(outage, partial(publish_report, report, artifact_prefix))
     emit_run_event(report, stopped_by=stopped_by)
     remote = "://" in output
     background = Background(logger)
@@ -224,11 +262,54 @@ async def run_in_chunks(
     return report
 
 
-def _lost_rows(plan: ChunkPlan, numbers: list[int], run: str, kind: str) -> list[ItemResult]:
+async def _reaching(outage: ApiOutage, call: Callable[[], Awaitable[T]]) -> T | None:
+    """`call()`, asked again while the Prefect API is out of reach, up to the outage limit;
+    None if it stays away that long."""
+    while True:
+        try:
+            result = await call()
+        except Exception as exc:
+            if not is_out_of_reach(exc):
+                raise
+            outage.failed(exc)
+            if outage.away_for > outage.limit:
+                return None
+            await asyncio.sleep(CHUNK_POLL_SECONDS)
+            continue
+        outage.reached()
+        return result
+
+
+def _paid_by(item: ItemResult, runs: set[str]) -> ItemResult:
+    """`item` with `paid_by_this_run` as this chunked run sees it: paid by any of `runs`."""
+    if item.paid_by_this_run is None:
+        return item
+    return item.model_copy(update={"paid_by_this_run": item.paid_in_flow_run in runs})
+
+
+async def _delete_limit(name: str) -> None:
+    async with get_client() as client:
+        with contextlib.suppress(ObjectNotFound):
+            await client.delete_global_concurrency_limit_by_name(name)
+
+
+async def _cancel(run_id: UUID, reason: str, outage: ApiOutage) -> None:
+    """Cancel a chunk run that is to be run again, so that it cannot start late (its worker
+    back) beside its replacement. Forced: a dead worker cannot see it through."""
+    state = Cancelled(message=f"run again by its parent: it {reason}")
+
+    async def cancel() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(run_id, state, force=True)
+
+    await _reaching(outage, cancel)
+
+
+def _lost_rows(plan: ChunkPlan, numbers: list[int], problem: str) -> list[ItemResult]:
     """Rows of a chunk run that ended without a report: their outcome is not known here."""
     raw = plan.rows
-    message = (f"chunk run {run} ended {kind} without a report; run again to finish these rows "
-               "(nothing already submitted is paid for again)")  # fmt: skip
+    message = (f"chunk run {problem}; run the manifest again to finish these rows (nothing "
+               "already submitted is paid for again)")  # fmt: skip
     return [
         ItemResult(
             id=str(raw[n - 1].get("id") or f"row-{n}"),

@@ -9,7 +9,7 @@ block both build on it, so an option added here reaches every client.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -30,6 +30,7 @@ __all__ = [
     "GrokVideoSettings",
     "check_base_url",
     "make_timeout",
+    "read_env",
 ]
 
 ENV_PREFIX = "GROK_VIDEO_"
@@ -61,6 +62,22 @@ def check_base_url(value: str) -> str:
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def read_env(settings: type[SettingsT]) -> SettingsT:
+    """`settings` read from this process's `GROK_VIDEO_*` variables; `ConfigurationError`
+    naming every bad variable (never its value, which may be a key)."""
+    try:
+        return settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment setting: {problems}") from None
 
 
 class ClientOptions(BaseModel):
@@ -186,14 +203,7 @@ class GrokVideoSettings(ClientOptions, BaseSettings):
     def from_env(cls) -> GrokVideoSettings:
         """The settings of this process's environment; `ConfigurationError` naming every bad
         variable (never its value, which may be the key)."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
-                for error in exc.errors()
-            )
-            raise ConfigurationError(f"invalid environment setting: {problems}") from None
+        return read_env(cls)
 
     def require_key(self) -> SecretStr:
         """The API key, or `ConfigurationError` saying how to give one."""
