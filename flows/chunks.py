@@ -49,12 +49,8 @@ from prefect_grok_video.flows.artifacts import (
 )
 from prefect_grok_video.flows.budget import SharedBudget, budget_limit_name
 from prefect_grok_video.flows.events import emit_run_event
-from prefect_grok_video.flows.supervision import (
-    ApiOutage,
-    SupervisionSettings,
-    is_out_of_reach,
-    watch_chunk_run,
-)
+from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
+from prefect_grok_video.flows.supervision import SupervisionSettings, watch_chunk_run
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
@@ -184,7 +180,10 @@ async def run_in_chunks(
     await progress.start(f"Rows of {len(chunks)} chunk runs that reached their outcome")
 
     settings = SupervisionSettings.from_env()
-    outage = ApiOutage(logger, settings.server_outage_timeout)
+    outage = ApiOutage(
+        logger, settings.server_outage_timeout,
+        waiting="chunk runs go on by themselves, and this run waits for it",
+    )  # fmt: skip
     #: Every flow run this run made (itself, and each chunk run, tried again or not).
     own_runs = {str(parent_id)}
 
@@ -272,7 +271,7 @@ async def _reaching(outage: ApiOutage, call: Callable[[], Awaitable[T]]) -> T | 
             if not is_out_of_reach(exc):
                 raise
             outage.failed(exc)
-            if outage.away_for > outage.limit:
+            if outage.exceeded:
                 return None
             await asyncio.sleep(CHUNK_POLL_SECONDS)
             continue

@@ -56,6 +56,7 @@ from prefect_grok_video.flows.events import emit_row_event, emit_run_event
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.quiet import routine_task_ends_dropped
+from prefect_grok_video.flows.supervision import SupervisionSettings
 from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
     Finished,
@@ -592,8 +593,15 @@ async def _extend(
     quiet = routine_task_ends_dropped([*(t.name for t in SUBMIT_TASKS.values()), finish_video.name])
     # The gate gets ready (the global limit looked up, a first batch of its slots taken) while
     # the rows' first task runs start, and gives back the slots left unused when the run ends.
+    # A Prefect API out of reach pauses submissions (the shared rate is kept there) this long.
+    outage_seconds = SupervisionSettings.from_env().server_outage_timeout
     async with (
-        SubmitGate(options.submit_rate, limit_name=DEFAULT_LIMIT_NAME, logger=logger) as gate,
+        SubmitGate(
+            options.submit_rate,
+            limit_name=DEFAULT_LIMIT_NAME,
+            logger=logger,
+            outage_seconds=outage_seconds,
+        ) as gate,  # fmt: skip
         credentials.get_client(pace=gate.wait) as client,
     ):
         run = _Run(

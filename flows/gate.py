@@ -29,6 +29,7 @@ import logging
 import math
 import time
 
+from prefect_grok_video.flows.outage import DEFAULT_OUTAGE_SECONDS, ApiOutage
 from prefect_grok_video.flows.slots import (
     LimitInfo,
     PrefectSlots,
@@ -48,8 +49,6 @@ HEADROOM = 1.02
 #: Seconds of submissions one batch of global slots covers: one Prefect API call per batch.
 #: Long enough that a slow answer (a busy SQLite server takes up to seconds) costs little.
 BATCH_SECONDS = 30.0
-#: Seconds the gate keeps asking a Prefect API that does not answer before going on alone.
-UNREACHABLE_SECONDS = 60
 #: Seconds before asking a busy (or unreachable) server again.
 BUSY_RETRY_SECONDS = 0.1
 #: Seconds between looks at when this run's previous batch runs out: giving back unused
@@ -73,6 +72,7 @@ class SubmitGate:
         slots: SlotSource | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
     ) -> None:
         self.rate = rate
         self.limit_name = limit_name
@@ -92,6 +92,11 @@ class SubmitGate:
         self._closed = False
         self._preparing: asyncio.Future[None] | None = None
         self._logger = logger or logging.getLogger("prefect_grok_video")
+        self._outage = ApiOutage(
+            self._logger, outage_seconds, clock=clock,
+            waiting="submissions wait for it, since the rate shared with other runs is kept "
+            "there (polls and downloads go on)",
+        )  # fmt: skip
 
     async def __aenter__(self) -> SubmitGate:
         """Start `prepare` in the background; leaving the block gives back unused slots."""
@@ -198,29 +203,31 @@ class SubmitGate:
         (the server's estimate with random spread; a 2 s backoff when a busy SQLite server
         answers 503): measured, that cut a 20/s run to 5/s. Here the first ask comes when this
         run's previous batch has decayed, a refusal (423) is asked again within 1/decay
-        seconds, a busy server (429/502/503, connection errors) within 0.1 s. A server that
-        stays out of reach for `UNREACHABLE_SECONDS` leaves the run on its own pace.
+        seconds, a busy server (429/502/503, connection errors) within 0.1 s. A server out of
+        reach is told once (`ApiOutage`); one that stays away for `outage_seconds` leaves the
+        run on its own pace.
         """
         assert self.limit_name is not None
         while (left := self._slots_expire - self._clock()) > 0:
             await self._sleep(min(left, EXPIRY_CHECK_SECONDS))
-        deadline = self._clock() + UNREACHABLE_SECONDS
         async with self._source.connect() as slots:
             while True:
                 asked = self._clock()
                 try:
                     await slots.take(self.limit_name, self._batch)
+                    self._outage.reached()
                     break
                 except SlotsRefused as refused:
+                    self._outage.reached()
                     await self._sleep(min(refused.retry_after, 1.0 / self._decay))
                     continue
-                except SourceBusy:
-                    pass
-                if self._clock() > deadline:
+                except SourceBusy as busy:
+                    self._outage.failed(busy)
+                if self._outage.exceeded:
                     self._logger.warning(
-                        "The Prefect API did not grant slots of %r for %d s; this run goes "
+                        "The Prefect API did not grant slots of %r for %.0f s; this run goes "
                         "on at its own pace (%s/s)",
-                        self.limit_name, UNREACHABLE_SECONDS, self.rate,
+                        self.limit_name, self._outage.away_for, self.rate,
                     )  # fmt: skip
                     self.limit_name = None
                     return

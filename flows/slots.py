@@ -55,6 +55,7 @@ __all__ = [
     "SlotSourceError",
     "SlotsRefused",
     "SourceBusy",
+    "without_retries",
 ]
 
 #: Answers of a Prefect server too busy to answer now (a locked SQLite database is a 503).
@@ -116,7 +117,7 @@ async def _raise_when_busy(response: httpx.Response) -> None:
         raise SourceBusy(f"HTTP {response.status_code}")
 
 
-def _without_retries() -> SettingsContext:
+def without_retries() -> SettingsContext:
     """The current Prefect settings with `client.max_retries = 0`, to enter around one call."""
     settings = get_current_settings()
     client = settings.client.model_copy(update={"max_retries": 0})
@@ -136,7 +137,7 @@ class _PrefectConnection:
         """Occupy `slots` of limit `name`: in rate-limit mode they decay by themselves, in
         concurrency mode they stay until given back."""
         try:
-            with _without_retries():
+            with without_retries():
                 await self._client.increment_concurrency_slots(
                     [name],
                     slots,
@@ -152,7 +153,7 @@ class _PrefectConnection:
     async def give_back(self, name: str, slots: int, held: float) -> None:
         """Free `slots` of limit `name` before they decay."""
         try:
-            with _without_retries():
+            with without_retries():
                 # The server wants a positive occupancy (it averages them for limits without
                 # decay); the clock may not have moved since the batch was taken.
                 await self._client.release_concurrency_slots([name], slots, max(held, 0.001))

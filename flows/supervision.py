@@ -27,12 +27,10 @@ nor send heartbeats while it was away.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
-import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
 from prefect.events.filters import (
@@ -46,17 +44,12 @@ from prefect.settings import get_current_settings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
+from prefect_grok_video.flows.slots import without_retries
 from prefect_grok_video.report import RunReport
 from prefect_grok_video.settings import ENV_PREFIX, read_env
 
-__all__ = [
-    "HEARTBEATS_MISSED",
-    "ApiOutage",
-    "SupervisionSettings",
-    "Verdict",
-    "is_out_of_reach",
-    "watch_chunk_run",
-]
+__all__ = ["HEARTBEATS_MISSED", "SupervisionSettings", "Verdict", "watch_chunk_run"]
 
 #: Heartbeats a running chunk run may miss before it is taken for dead (as the zombie-run
 #: automation of deployments/automations.yaml does).
@@ -64,8 +57,6 @@ HEARTBEATS_MISSED = 3
 #: Seconds between looks at a chunk run's state, and at its latest heartbeat.
 POLL_SECONDS = 2.0
 HEARTBEAT_CHECK_SECONDS = 10.0
-#: HTTP answers of a Prefect server that is restarting, overloaded or behind a broken proxy.
-_OUT_OF_REACH_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class SupervisionSettings(BaseSettings):
@@ -114,60 +105,6 @@ class SupervisionSettings(BaseSettings):
         return None if frequency is None else HEARTBEATS_MISSED * frequency
 
 
-def is_out_of_reach(error: BaseException) -> bool:
-    """Whether `error` means the Prefect API is away (not that the call was wrong)."""
-    if isinstance(error, httpx.HTTPStatusError):
-        return error.response.status_code in _OUT_OF_REACH_STATUSES
-    return isinstance(error, (httpx.TransportError, OSError))
-
-
-class ApiOutage:
-    """The Prefect API's absences, as one run sees them: one warning when it goes away, one line
-    when it is back, and how long it has been away."""
-
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter, limit: float) -> None:
-        self._logger = logger
-        self.limit = limit
-        self._since: datetime | None = None
-        #: When the API last came back (clocks of waiting runs restart from there).
-        self.back_at: datetime | None = None
-
-    def failed(self, error: BaseException) -> None:
-        """A call did not reach the API."""
-        if self._since is None:
-            self._since = datetime.now(timezone.utc)
-            self._logger.warning(
-                "The Prefect API is out of reach (%s); chunk runs go on by themselves, and "
-                "this run waits up to %.0f s for it (GROK_VIDEO_SERVER_OUTAGE_TIMEOUT)",
-                _short(error), self.limit,
-            )  # fmt: skip
-
-    def reached(self) -> None:
-        """A call reached the API."""
-        if self._since is not None:
-            now = datetime.now(timezone.utc)
-            self._logger.info("The Prefect API answers again, after %.0f s",
-                              (now - self._since).total_seconds())  # fmt: skip
-            self._since, self.back_at = None, now
-
-    @property
-    def away_for(self) -> float:
-        """Seconds since the API went away (0 while it answers)."""
-        if self._since is None:
-            return 0.0
-        return (datetime.now(timezone.utc) - self._since).total_seconds()
-
-    def since(self, moment: datetime) -> float:
-        """Seconds since `moment`, or since the API came back if that is later."""
-        start = max(moment, self.back_at) if self.back_at else moment
-        return (datetime.now(timezone.utc) - start).total_seconds()
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text[:160]}" if text else type(error).__name__
-
-
 @dataclass(frozen=True)
 class Verdict:
     """How watching a chunk run ended: its report, or why there is none."""
@@ -195,12 +132,13 @@ async def watch_chunk_run(
     loop = asyncio.get_running_loop()
     while True:
         try:
-            run = await client.read_flow_run(run_id)
+            with without_retries():  # an outage is told at once, and waited out here
+                run = await client.read_flow_run(run_id)
         except Exception as exc:
             if not is_out_of_reach(exc):
                 raise
             outage.failed(exc)
-            if outage.away_for > outage.limit:
+            if outage.exceeded:
                 return Verdict(problem=f"the Prefect API was out of reach for "
                                f"{outage.away_for:.0f} s", retry=False)  # fmt: skip
             await asyncio.sleep(poll_seconds)

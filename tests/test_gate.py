@@ -20,7 +20,6 @@ from fake_time import FakeTime
 from prefect_grok_video.flows.gate import (
     BATCH_SECONDS,
     HEADROOM,
-    UNREACHABLE_SECONDS,
     GateClosedError,
     SubmitGate,
 )
@@ -260,23 +259,46 @@ async def test_a_busy_server_is_asked_again_within_a_tenth_of_a_second():
     assert sent == pytest.approx(start + 1.0)
 
 
-async def test_a_server_out_of_reach_leaves_the_run_on_its_own_pace(caplog):
+async def test_a_server_out_of_reach_is_told_once_then_leaves_the_run_on_its_own_pace(caplog):
+    """The Prefect API stops answering: the gate keeps asking every 0.1 s and says so once,
+    after 5 s; after `outage_seconds` it goes on at the run's own pace, and says that too."""
     fake = FakeTime()
     slots = FakeSlots(fake)
     slots.busy_until = float("inf")
-    gate = new_gate(fake, slots, 2.0)
+    gate = new_gate(fake, slots, 2.0, outage_seconds=60)
     start = fake.now
-    with caplog.at_level(logging.WARNING, logger="prefect_grok_video"):
+    with caplog.at_level(logging.INFO, logger="prefect_grok_video"):
         sent = await fake.run(submit(fake, gate, 5))
     asks = len(slots.asks)
-    assert asks == pytest.approx(UNREACHABLE_SECONDS * 10, abs=2)
-    assert slots.asks[-1][0] - start <= UNREACHABLE_SECONDS + 0.2
-    assert sent[0] - start == pytest.approx(UNREACHABLE_SECONDS, abs=0.2)
+    assert asks == pytest.approx(60 * 10, abs=2)
+    assert slots.asks[-1][0] - start <= 60 + 0.2
+    assert sent[0] - start == pytest.approx(60, abs=0.2)
     assert gaps(sent) == pytest.approx([HEADROOM / 2.0] * 4)
     assert gate.limit_name is None
-    assert "did not grant slots" in caplog.text
+    told = [r.getMessage() for r in caplog.records if "Prefect API" in r.getMessage()]
+    assert len(told) == 2, told
+    assert "out of reach (SourceBusy: HTTP 503): submissions wait for it" in told[0]
+    assert "for up to 60 s (GROK_VIDEO_SERVER_OUTAGE_TIMEOUT)" in told[0]
+    assert "did not grant slots" in told[1] and "its own pace" in told[1]
     await fake.run(submit(fake, gate, 3))
     assert len(slots.asks) == asks  # never asked again
+
+
+async def test_a_server_away_for_a_while_pauses_submissions_and_says_so_twice(caplog):
+    """Away for 20 s (a restart): the submission waits for it rather than break the shared
+    rate, one line says the API is away, one that it is back; nothing goes alone."""
+    fake = FakeTime()
+    slots = FakeSlots(fake)
+    gate = new_gate(fake, slots, 2.0)
+    start = fake.now
+    slots.busy_until = start + 20.0
+    with caplog.at_level(logging.INFO, logger="prefect_grok_video"):
+        [sent] = await fake.run(submit(fake, gate, 1))
+    assert sent == pytest.approx(start + 20.0, abs=0.11)
+    assert gate.limit_name == NAME
+    told = [r.getMessage() for r in caplog.records if "Prefect API" in r.getMessage()]
+    assert len(told) == 2 and "out of reach" in told[0], told
+    assert told[1] == "The Prefect API answers again, after 20 s"
 
 
 @pytest.mark.parametrize("next_run", ["this run", "another run"])
