@@ -1,6 +1,7 @@
 """The automations users copy: the `publish-video` deployment's trigger in
-`deployments/prefect.yaml` (a succeeded video runs it) and `deployments/automations.yaml`
-(failures notify through a block), created with the commands README.md gives against the
+`deployments/prefect.yaml` (a succeeded video runs it), `deployments/notifications.yaml`
+(failures notify through a block) and `deployments/automations.yaml` (runs whose heartbeats
+stop are marked Crashed), created with the commands README.md gives against the
 session's Prefect server (a temporary server runs the triggers and actions services too), seen
 to fire on a run's events, not again on its rerun, and the downstream run done by a worker."""
 
@@ -24,9 +25,12 @@ from fixtures_emulator import credentials_for
 from fixtures_media import write_csv
 from fixtures_prefect import drain_prefect_workers, report_of
 
+from prefect_grok_video.flows.supervision import HEARTBEATS_MISSED
+
 REPO = Path(__file__).parents[1]
 PLACEHOLDER = "NOTIFICATION-BLOCK-ID"
 FAILURES = "grok-video-failures"
+ZOMBIES = "grok-video-zombie-runs"
 PUBLISH = "grok-video-publish"
 PUBLISH_DEPLOYMENT = "publish-video/publish-video"
 BLOCK = "grok-video-alerts-test"
@@ -71,8 +75,8 @@ def prefect_cli(*args: str, env: dict[str, str]) -> str:
 
 
 def alerts_file(block_id: object) -> str:
-    """`deployments/automations.yaml` with the user's block id put in, as README.md says."""
-    text = (REPO / "deployments" / "automations.yaml").read_text()
+    """`deployments/notifications.yaml` with the user's block id put in, as README.md says."""
+    text = (REPO / "deployments" / "notifications.yaml").read_text()
     assert text.count(f"block_document_id: {PLACEHOLDER}\n") == 1
     return text.replace(PLACEHOLDER, str(block_id))
 
@@ -86,7 +90,7 @@ async def own_server(prefect_server: str) -> AsyncIterator[str]:
     from prefect.exceptions import ObjectNotFound
 
     async with get_client() as client:
-        for name in (FAILURES, PUBLISH):
+        for name in (FAILURES, PUBLISH, ZOMBIES):
             for automation in await client.read_automations_by_name(name):
                 await client.delete_automation(automation.id)
         with contextlib.suppress(ObjectNotFound):
@@ -223,8 +227,9 @@ async def test_a_video_that_succeeds_is_published_and_failures_notify(
 
 
 def test_the_shipped_definitions_are_what_prefect_reads():
-    """Both files validate as Prefect 3.9.1 reads them; the notification's block id must be
-    filled in first (creating the file as shipped fails instead of notifying nobody)."""
+    """The files validate as Prefect 3.9.1 reads them; the notification's block id must be
+    filled in first (creating the file as shipped fails instead of notifying nobody); the
+    zombie-run window is the chunked run's own: three heartbeats of the deployment's."""
     from prefect.events import DeploymentTriggerTypes
     from prefect.events.schemas.automations import AutomationCore
     from pydantic import TypeAdapter, ValidationError
@@ -238,7 +243,7 @@ def test_the_shipped_definitions_are_what_prefect_reads():
         "request_id": "{{ event.payload.request_id }}"}  # fmt: skip
     assert (REPO / publish["entrypoint"].split(":")[0]).is_file()
 
-    shipped = yaml.safe_load((REPO / "deployments" / "automations.yaml").read_text())
+    shipped = yaml.safe_load((REPO / "deployments" / "notifications.yaml").read_text())
     with pytest.raises(ValidationError, match="block_document_id"):
         AutomationCore.model_validate(shipped["automations"][0])
     (failures,) = yaml.safe_load(alerts_file("6f1c2a7e-0c43-4f0a-9a70-3f1d2f1e9b11"))[
@@ -248,3 +253,67 @@ def test_the_shipped_definitions_are_what_prefect_reads():
         f"grok-video.video.{s}" for s in ("failed", "moderated", "expired", "timed_out", "unknown")
     }
     assert automation.trigger.threshold == 1 and not automation.trigger.within
+
+    (zombies,) = yaml.safe_load((REPO / "deployments" / "automations.yaml").read_text())[
+        "automations"]  # fmt: skip
+    automation = AutomationCore.model_validate(zombies)
+    assert automation.name == ZOMBIES
+    assert automation.trigger.posture == "Proactive"
+    assert automation.trigger.after == {"prefect.flow-run.heartbeat"}
+    # three heartbeats at the frequency the deployment sets, as the chunked run's own watch
+    extend = next(d for d in config["deployments"] if d["name"] == "extend-videos")
+    variables = extend["work_pool"]["job_variables"]["env"]
+    window = HEARTBEATS_MISSED * int(variables["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+    assert automation.trigger.within.total_seconds() == window
+    assert f"No heartbeat for {window} s" in zombies["actions"][0]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_the_zombie_run_automation_crashes_a_grok_video_run_whose_heartbeats_stop(
+    own_server: str, tmp_path: Path
+):
+    """`deployments/automations.yaml`, created as README.md says (its window shortened to
+    Prefect's least, 10 s, so the test need not wait 90): a Running flow run of the grok-video
+    tag whose heartbeats stop is marked Crashed; one without the tag is left alone."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.events import emit_event
+    from prefect.states import Running
+
+    shipped = (REPO / "deployments" / "automations.yaml").read_text()
+    assert shipped.count("within: 90\n") == 1
+    zombie_file = tmp_path / "automations.yaml"
+    zombie_file.write_text(shipped.replace("within: 90\n", "within: 10\n"))
+    env = cli_environment(tmp_path / "prefect-home", api_url=own_server)
+    created = prefect_cli("automation", "create", "--from-file", str(zombie_file), env=env)
+    assert f"Created automation '{ZOMBIES}'" in created
+
+    @flow(name="zombie-candidate")
+    def candidate() -> None:
+        """Never run: its flow runs are made by hand, Running, as a lost worker leaves them."""
+
+    async with get_client() as client:
+        runs = {}
+        for tags in (["grok-video"], ["someone-else"]):
+            run = await client.create_flow_run(candidate, tags=tags)
+            await client.set_flow_run_state(run.id, Running(), force=True)
+            runs[tags[0]] = run.id
+        for tag, run_id in runs.items():  # one heartbeat each, as the flow engine sends it
+            emit_event(
+                "prefect.flow-run.heartbeat",
+                resource={"prefect.resource.id": f"prefect.flow-run.{run_id}"},
+                related=[{"prefect.resource.id": f"prefect.tag.{tag}",
+                          "prefect.resource.role": "tag"}],
+            )  # fmt: skip
+        await drain_prefect_workers()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = (await client.read_flow_run(runs["grok-video"])).state
+            if state.is_crashed():
+                break
+            await asyncio.sleep(1)
+        assert state.is_crashed(), state
+        assert "No heartbeat for 90 s" in state.message
+        other = (await client.read_flow_run(runs["someone-else"])).state
+        assert other.is_running(), other
