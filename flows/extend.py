@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Annotated, Protocol
+from uuid import UUID
 
 import anyio
 from prefect import Task, flow, get_run_logger, task
@@ -57,6 +58,7 @@ from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.quiet import routine_task_ends_dropped
 from prefect_grok_video.flows.supervision import SupervisionSettings
+from prefect_grok_video.flows.task_run_memory import TaskRunMemory
 from prefect_grok_video.flows.tasks import (
     SUBMIT_TASKS,
     Finished,
@@ -182,24 +184,66 @@ class _Run:
         loop = asyncio.get_running_loop()
         #: The row an `@<id>` names: the first with that id (a later one is a duplicate).
         self._by_id: dict[str, ValidRow | InvalidRow] = {}
-        #: By row number: how each row's job ended (before its download), and its outcome.
+        #: By row number, for rows whose result is another row's video (the only ones
+        #: awaited): how the row's job ended (before its download), and its outcome.
         self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
         self._items: dict[int, asyncio.Future[ItemResult]] = {}
         #: Link artifacts published (one per succeeded row, up to MAX_LINK_ARTIFACTS).
         self._links = 0
         #: Rows whose outcome an earlier run already saw (and announced).
         self._known: set[int] = set()
-        #: The rows that are each job (rows that are the very same job share it).
+        #: The task runs of each row still going; forgotten by Prefect's context when it ends.
+        self._task_runs: dict[int, list[UUID]] = {}
+        self._memory = TaskRunMemory()
+        #: The rows that are each job (rows that are the very same job share it), while any
+        #: of them is still going; then the job and its rows are let go.
         self._same_job: dict[tuple[object, ...], list[ValidRow]] = {}
+        self._rows_left: dict[tuple[object, ...], int] = {}
         for row in manifest.valid:
             self._same_job.setdefault(row.identity, []).append(row)
+            self._rows_left[row.identity] = self._rows_left.get(row.identity, 0) + 1
         for row in manifest.rows:
             self._by_id.setdefault(row.id, row)
-            self._ended[row.row] = loop.create_future()
-            self._items[row.row] = loop.create_future()
-            if isinstance(row, InvalidRow):
-                self._ended[row.row].set_result(_JobOutcome("invalid", 0))
-                self._items[row.row].set_result(_invalid_result(row))
+        for row in manifest.valid:
+            above = self._by_id.get(row.upstream or "")
+            if above is None or above.row in self._ended:
+                continue
+            self._ended[above.row] = loop.create_future()
+            self._items[above.row] = loop.create_future()
+            if isinstance(above, InvalidRow):
+                self._ended[above.row].set_result(_JobOutcome("invalid", 0))
+                self._items[above.row].set_result(_invalid_result(above))
+
+    async def run_rows(self, rows: Sequence[ValidRow]) -> list[ItemResult]:
+        """Take every row to its outcome, each upstream row before the rows chained to it.
+
+        At most `2 x max_concurrency` rows are under way at once (a row waiting for its
+        upstream counts): a run's memory follows the rows in flight, not the manifest's length.
+        """
+        window = asyncio.Semaphore(2 * self.options.max_concurrency)
+        results: list[ItemResult] = []
+        going: set[asyncio.Task[None]] = set()
+
+        async def one(row: ValidRow) -> None:
+            try:
+                results.append(await self.item(row))
+            finally:
+                window.release()
+
+        try:
+            for row in _upstreams_first(rows, self._by_id):
+                await window.acquire()
+                task = asyncio.ensure_future(one(row))
+                going.add(task)
+                task.add_done_callback(going.discard)
+            while going:
+                await asyncio.wait(set(going))
+        except BaseException:  # a crash or a cancel (Ctrl-C, a worker told to stop)
+            for task in going:
+                task.cancel()
+            await asyncio.gather(*going, return_exceptions=True)
+            raise
+        return results
 
     async def stop(self) -> None:
         """Wind down a run that failed or was cancelled without paying twice later.
@@ -222,9 +266,11 @@ class _Run:
             self.logger.exception("Row %s failed unexpectedly", row.id)
             item = self._result(row, _JobOutcome("failed", 0, error=_error(exc, "error")))
         finally:
-            if not self._ended[row.row].done():  # told nothing yet: dependents must not wait
-                self._ended[row.row].set_result(_JobOutcome("failed", 0))
-        self._items[row.row].set_result(item)
+            self._tell_ended(row, _JobOutcome("failed", 0))  # if told nothing: none may wait
+            self._memory.forget(self._task_runs.pop(row.row, ()))
+            self._row_done(row)
+        if row.row in self._items:
+            self._items[row.row].set_result(item)
         if row.row not in self._known:
             emit_row_event(item, self.flow_run_id)
         self.progress.advance()
@@ -261,24 +307,29 @@ class _Run:
             # Shielded: stopping a row must not cancel a job mid-submit (see `stop`).
             outcome = await asyncio.shield(self._jobs[identity])
             self._tell_ended(row, outcome)
-            item = self._result(row, outcome)
             if outcome.status != "succeeded":
-                return item
+                return self._result(row, outcome)
             try:
                 download = await self._downloaded(row, outcome)
             except GrokVideoError as exc:
                 self.logger.error("Row %s: %s", row.id, exc)
-                return item.model_copy(
-                    update={"status": "failed", "error": _error(exc, "download")}
-                )
-        return item.model_copy(
-            update={"output": download.path, "size": download.size, "sha256": download.sha256}
-        )
+                failed = replace(outcome, status="failed", error=_error(exc, "download"))
+                return self._result(row, failed)
+        return self._result(row, outcome, download)
 
     def _tell_ended(self, row: ValidRow, outcome: _JobOutcome) -> None:
         """Tell the rows chained to `row` how its job ended (once; before its download)."""
-        if not self._ended[row.row].done():
-            self._ended[row.row].set_result(outcome)
+        ended = self._ended.get(row.row)
+        if ended is not None and not ended.done():
+            ended.set_result(outcome)
+
+    def _row_done(self, row: ValidRow) -> None:
+        """Let go of the row's job once every row of that job has its outcome."""
+        left = self._rows_left[row.identity] = self._rows_left[row.identity] - 1
+        if left == 0:
+            del self._rows_left[row.identity]
+            self._jobs.pop(row.identity, None)
+            self._same_job.pop(row.identity, None)
 
     async def _upstream_video(self, row: ValidRow) -> tuple[VideoInput, str] | ItemResult:
         """The video of a chained row, once its upstream's job has ended: the result's URL
@@ -322,7 +373,7 @@ class _Run:
         outcome = _JobOutcome(
             "upstream_failed", 0, error=ItemError(code="upstream_failed", message=message)
         )
-        self._ended[row.row].set_result(outcome)
+        self._tell_ended(row, outcome)
         return self._result(row, outcome)
 
     def _settle(self, identity: tuple[object, ...]) -> None:
@@ -339,24 +390,35 @@ class _Run:
         for _ in range(opened):
             self.submit_slots.release()
 
-    def _submit(
+    async def _submit(
         self, row: ValidRow, video: VideoInput | None, fingerprint: str | None, attempt: int
-    ) -> Awaitable[Submission]:
-        """Run the row's submit task (the one of its action)."""
+    ) -> Submission:
+        """Run the row's submit task (the one of its action); raises what the task raised."""
         submit = self.submit_tasks[row.action]
         common = {
             "credentials": self.credentials, "row_id": row.id, "attempt": attempt,
             "cost_estimate": self.prices.row(row) if self.budget is not None else None,
+            "return_state": True,
         }  # fmt: skip
         if row.action == "generate":
-            return submit(
+            state = await submit(
                 row.prompt, row.image, row.duration, row.aspect_ratio, row.resolution, row.model,
                 image_fingerprint=row.image_fingerprint, **common,
             )  # fmt: skip
-        clip = video or row.video
-        if row.action == "edit":
-            return submit(clip, row.prompt, row.model, fingerprint=fingerprint, **common)
-        return submit(clip, row.prompt, row.duration, row.model, fingerprint=fingerprint, **common)
+        elif row.action == "edit":
+            state = await submit(video or row.video, row.prompt, row.model,
+                                 fingerprint=fingerprint, **common)  # fmt: skip
+        else:
+            state = await submit(video or row.video, row.prompt, row.duration, row.model,
+                                 fingerprint=fingerprint, **common)  # fmt: skip
+        self._ran(row, state)
+        return await state.aresult()
+
+    def _ran(self, row: ValidRow, state: State) -> None:
+        """Note a task run of `row`, for Prefect's context to forget once the row ends."""
+        task_run_id = state.state_details.task_run_id
+        if task_run_id is not None:
+            self._task_runs.setdefault(row.row, []).append(task_run_id)
 
     async def _job(
         self, row: ValidRow, video: VideoInput | None, fingerprint: str | None
@@ -435,7 +497,7 @@ class _Run:
         code = job.error.code if job.error else None
         if final or code not in RETRYABLE_JOB_ERROR_CODES:
             outcome = _JobOutcome(job.outcome, tries, submission, job)  # type: ignore[arg-type]
-            for same in self._same_job[row.identity]:
+            for same in self._same_job.get(row.identity, ()):
                 self._tell_ended(same, outcome)
 
     def _skipped(self, attempt: int) -> _JobOutcome:
@@ -469,6 +531,7 @@ class _Run:
             row_id=row.id, asset_metadata=row_metadata(row), on_ended=on_ended,
             return_state=True,
         )  # fmt: skip
+        self._ran(row, state)
         finished = await state.aresult()  # raises what the task raised
         if state.name == "Cached":
             self._known.add(row.row)
@@ -502,7 +565,10 @@ class _Run:
         )
         return materializing_finish(asset, input_asset_keys(row, upstream_output))
 
-    def _result(self, row: ValidRow, outcome: _JobOutcome) -> ItemResult:
+    def _result(
+        self, row: ValidRow, outcome: _JobOutcome, download: DownloadResult | None = None
+    ) -> ItemResult:
+        """The row's outcome, with where its video was saved (`download`) when it succeeded."""
         job, submission = outcome.job, outcome.submission
         video = job.video if job else None
         return ItemResult(
@@ -528,11 +594,31 @@ class _Run:
             cost_usd=job.cost_usd if job else None,
             cost_ticks=job.usage.cost_in_usd_ticks if job and job.usage else None,
             error=outcome.error,
+            output=download.path if download else None,
+            size=download.size if download else None,
+            sha256=download.sha256 if download else None,
             finished_at=datetime.now(timezone.utc),
             paid_in_flow_run=submission.flow_run_id if submission else None,
             paid_by_this_run=None if submission is None
             else submission.flow_run_id == self.flow_run_id,
         )  # fmt: skip
+
+
+def _upstreams_first(
+    rows: Sequence[ValidRow], by_id: dict[str, ValidRow | InvalidRow]
+) -> Iterator[ValidRow]:
+    """`rows` in manifest order, except that a row's upstream comes before it (a manifest may
+    name a later row with `@<id>`): a row only ever waits for a row already under way."""
+    taken: set[int] = set()
+    valid = {row.row for row in rows}
+    for row in rows:
+        chain: list[ValidRow] = []
+        above: ValidRow | InvalidRow | None = row
+        while isinstance(above, ValidRow) and above.row in valid and above.row not in taken:
+            chain.append(above)
+            taken.add(above.row)
+            above = by_id.get(above.upstream or "")
+        yield from reversed(chain)
 
 
 def _invalid_result(row: InvalidRow) -> ItemResult:
@@ -610,16 +696,12 @@ async def _extend(
         )  # fmt: skip
         client_token = shared_client.set(client)
         budget_token = run_budget.set(budget)
-        rows = [asyncio.ensure_future(run.item(row)) for row in checked.valid]
         try:
             with quiet:
-                for item in await asyncio.gather(*rows):
+                for item in await run.run_rows(checked.valid):
                     items[item.row] = item
         except BaseException:  # a crash or a cancel (Ctrl-C, a worker told to stop)
             logger.warning("Run stopping: letting submissions in flight finish, then stopping")
-            for task in rows:
-                task.cancel()
-            await asyncio.gather(*rows, return_exceptions=True)
             await run.stop()
             raise
         finally:

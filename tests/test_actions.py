@@ -190,3 +190,25 @@ async def test_single_video_flows_generate_and_edit(emulator, tmp_path):
     assert [r.route for r in emulator.state.submissions] == [
         "videos/generations", "videos/edits"
     ]  # fmt: skip
+
+
+def test_rows_start_upstreams_first_whatever_the_manifests_order():
+    """A row may name a later row (`@<id>`): the run starts the later row first, so a row
+    under way only ever waits for a row already under way (the run keeps a bounded window of
+    rows going; see `_Run.run_rows`)."""
+    from prefect_grok_video.flows.extend import _upstreams_first
+    from prefect_grok_video.manifest import load_manifest
+
+    manifest = load_manifest(
+        [
+            {"id": "end", "action": "extend", "video": "@middle", "prompt": "p", "duration": 2},
+            {"id": "alone", "action": "generate", "prompt": "p", "duration": 2},
+            {"id": "middle", "action": "edit", "video": "@start", "prompt": "p"},
+            {"id": "start", "action": "generate", "prompt": "p", "duration": 3},
+            {"id": "after", "action": "extend", "video": "@start", "prompt": "p", "duration": 2},
+        ],
+        preflight=False,
+    )
+    by_id = {row.id: row for row in manifest.rows}
+    order = [row.id for row in _upstreams_first(manifest.valid, by_id)]
+    assert order == ["start", "middle", "end", "alone", "after"]

@@ -403,3 +403,33 @@ async def test_timed_out_rows_resume_waiting_without_paying_again(emulator, tmp_
     assert second.items[0].status == "succeeded"
     assert second.items[0].request_id == first.items[0].request_id
     assert emulator.state.accepted == 1
+
+
+async def test_a_run_forgets_each_rows_task_runs_once_the_row_ends(tmp_path, emulator, monkeypatch):
+    """Prefect's flow-run context keeps every task run's result for the whole run; the run
+    hands each row's task runs (submission and finish) to `TaskRunMemory` when the row ends,
+    and they leave the context (flows/task_run_memory.py)."""
+    from prefect.context import FlowRunContext
+
+    from prefect_grok_video.flows.task_run_memory import TaskRunMemory
+
+    still_kept: list[int] = []
+    forgotten: list[object] = []
+    forget = TaskRunMemory.forget
+
+    def recording(self, task_run_ids):
+        task_run_ids = list(task_run_ids)
+        forgotten.extend(task_run_ids)
+        forget(self, task_run_ids)
+        self.sweep()  # at once: what is kept is then only what was never forgotten
+        gone = set(forgotten)
+        still_kept[:] = [sum(entry[0].state_details.task_run_id in gone
+                             for entry in FlowRunContext.get().run_results.values())]  # fmt: skip
+
+    monkeypatch.setattr(TaskRunMemory, "forget", recording)
+    rows = [{"id": f"r{i}", "video": URL.format(i), "prompt": f"scene {i}", "duration": 2}
+            for i in range(6)]  # fmt: skip
+    state, report = await run(write_manifest(tmp_path, rows), emulator, tmp_path / "out")
+    assert state.is_completed() and report.totals["succeeded"] == 6
+    assert len(forgotten) == len(set(forgotten)) == 6 * 2  # a submission and a finish each
+    assert still_kept == [0]
