@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -50,7 +50,12 @@ class ItemError(BaseModel):
 
 
 class ItemResult(BaseModel):
-    """What happened to one manifest row."""
+    """What happened to one manifest row.
+
+    A run holds one per row until its report is made, so every `ItemResult` shares one set of
+    field names as its `model_fields_set` (pydantic gives each model its own: 2.3 KB of a 3.8 KB
+    result, measured). So `model_dump(exclude_unset=True)` returns every field.
+    """
 
     id: str
     row: int
@@ -93,6 +98,13 @@ class ItemResult(BaseModel):
         description="Whether this run paid for the row's job (False: an earlier run did and "
         "this one took it from the cache; None: no job was submitted).",
     )
+
+    def model_post_init(self, context: Any, /) -> None:
+        object.__setattr__(self, "__pydantic_fields_set__", _ITEM_FIELDS)
+
+
+#: The field names every `ItemResult` shares as its set of fields set.
+_ITEM_FIELDS: set[str] = set(ItemResult.model_fields)
 
 
 class RunReport(BaseModel):
