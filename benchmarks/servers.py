@@ -115,7 +115,7 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measured:
 class Emulator:
     """`grok-video emulator` in its own process (so it never shares a core's GIL with a run)."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, api_key: str = "emulator-key") -> None:
         command = [str(BIN / "grok-video"), "emulator", "--port", "0", *args]
         self.process = subprocess.Popen(
             command,
@@ -132,8 +132,8 @@ class Emulator:
                 break
         else:
             raise RuntimeError("the emulator did not start")
-        self.env = {"GROK_VIDEO_BASE_URL": self.base_url, "GROK_VIDEO_API_KEY": "emulator-key"}
-        self._auth = {"Authorization": "Bearer emulator-key"}
+        self.env = {"GROK_VIDEO_BASE_URL": self.base_url, "GROK_VIDEO_API_KEY": api_key}
+        self._auth = {"Authorization": f"Bearer {api_key}"}
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/_emulator/stats", headers=self._auth, timeout=30).json()
@@ -293,6 +293,21 @@ class Postgres:
         """CPU of the postmaster and its backends."""
         return tree_cpu(self.pid)
 
+    def restart(self) -> None:
+        """Restart the cluster (fast shutdown: open connections are cut), as an operator's
+        restart or a failover does."""
+        self._owner(self._pg_ctl, "restart", "-w", "-t", "120", "-m", "fast", "-D",
+                    str(self.data), "-l", str(self.root / "postgres.log"))  # fmt: skip
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def dump(self) -> str:
+        """The `prefect` database as SQL text (pg_dump), to look for what must not be in it."""
+        done = subprocess.run(
+            [str(postgres_bindir() / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port),
+             "-U", "postgres", "prefect"], capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
     def stop(self) -> None:
         try:
             if (self.data / "postmaster.pid").exists():
@@ -325,24 +340,33 @@ def postgres_bindir() -> Path:
 
 class PrefectServer:
     """`prefect server start` on a free port, on its own SQLite file or on `database` (which
-    it then owns: stopping the server stops it)."""
+    it then owns: stopping the server stops it). `stop_process()` and `start()` stop and start
+    the server alone, on the same port and database, as a restart would."""
 
-    def __init__(self, home: Path, database: Database | None = None) -> None:
+    def __init__(self, home: Path, database: Database | None = None, **env: str) -> None:
         self.database = database or Sqlite(home / "prefect.db")
         home.mkdir(parents=True)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/api"
-        self.log = (home / "server.log").open("w")
-        env = base_env(home)
-        env.update(PREFECT_SERVER_DATABASE_CONNECTION_URL=self.database.url,
-                   PREFECT_LOGGING_LEVEL="WARNING")  # fmt: skip
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.env = base_env(home)
+        self.env.update(PREFECT_SERVER_DATABASE_CONNECTION_URL=self.database.url,
+                        PREFECT_LOGGING_LEVEL="WARNING", **env)  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.start()
+
+    def start(self) -> None:
+        """Start the server and wait until its API answers (RuntimeError if it does not)."""
+        self.starts += 1
+        log = (self.home / f"server-{self.starts}.log").open("w")
+        self.log_path = Path(log.name)
         self.process = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+        )  # fmt: skip
+        log.close()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
@@ -354,8 +378,15 @@ class PrefectServer:
                 break
             time.sleep(0.3)
         self.stop()
-        log = (home / "server.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"prefect server start ({self.database.name}) did not answer\n{log}")
+        log_text = self.log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(
+            f"prefect server start ({self.database.name}) did not answer\n{log_text}"
+        )
+
+    def stop_process(self) -> None:
+        """Stop the server (not its database), as an operator's restart does."""
+        if self.process is not None and self.process.poll() is None:
+            _stop_group(self.process)
 
     def forget_limit(self) -> None:
         """Delete the shared submit limit, so that the next run creates it at its own rate
@@ -373,6 +404,7 @@ class PrefectServer:
 
     def cpu_seconds(self) -> float:
         """CPU time of the server's whole process tree so far, and of its database's."""
+        assert self.process is not None
         return tree_cpu(self.process.pid) + self.database.cpu_seconds()
 
     def wait_idle(self, limit: float = 300.0) -> float:
@@ -402,8 +434,6 @@ class PrefectServer:
 
     def stop(self) -> None:
         try:
-            if self.process.poll() is None:
-                _stop_group(self.process)
-            self.log.close()
+            self.stop_process()
         finally:
             self.database.stop()

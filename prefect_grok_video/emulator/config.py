@@ -82,6 +82,12 @@ class EmulatorConfig(BaseModel):
         default=1.0, gt=0, description="Submissions per second (None: unlimited)."
     )
     submit_burst: int = Field(default=1, ge=1, description="Bucket size of the rate limit.")
+    submit_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a submission may come early on the rate and still pass (the "
+        "network jitter a real limiter forgives; the rate itself is never exceeded). 0: strict.",
+    )
     fractional_retry_after: bool = Field(
         default=False, description="Send Retry-After as decimal seconds instead of whole ones."
     )

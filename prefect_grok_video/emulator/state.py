@@ -81,6 +81,7 @@ class EmulatorState:
             self._downloads: Counter[str] = Counter()
             self._errors_by_status: Counter[int] = Counter()
             self._rate_limited = 0
+            self._bucket_refused = 0
             self._server_errors = 0
             self._drops = 0
             self._slow = 0
@@ -133,9 +134,12 @@ class EmulatorState:
                 float(config.submit_burst), self._tokens + elapsed * config.submit_rate
             )
             self._bucket_time = now
-            if self._tokens >= 1 - 1e-9:
-                self._tokens = max(0.0, self._tokens - 1)
+            # A submission up to `submit_tolerance` seconds early is let through, its debt
+            # carried (a limiter that forgives jitter, never a higher rate).
+            if self._tokens >= 1 - config.submit_tolerance * config.submit_rate - 1e-9:
+                self._tokens -= 1
                 return None
+            self._bucket_refused += 1
             return (1 - self._tokens) / config.submit_rate
 
     # -- bookkeeping --------------------------------------------------------------------------
@@ -248,6 +252,13 @@ class EmulatorState:
             return self._rate_limited
 
     @property
+    def bucket_refused(self) -> int:
+        """Submissions refused by the rate limit itself (429s a client's pace should avoid),
+        not the spurious storms of `p_submit_429`."""
+        with self._lock:
+            return self._bucket_refused
+
+    @property
     def server_errors(self) -> int:
         """5xx answers sent."""
         with self._lock:
@@ -289,6 +300,7 @@ class EmulatorState:
                 "accepted_by_input": self.accepted_by_input,
                 "peak_accepted_per_second": self.peak_accepted_per_second(),
                 "rate_limited": self._rate_limited,
+                "bucket_refused": self._bucket_refused,
                 "server_errors": self._server_errors,
                 "drops": self._drops,
                 "slow_answers": self._slow,
