@@ -240,11 +240,14 @@ def _scale(by_database: dict[str, list[Run]]) -> Section:
         small, large = by_database[name][0], by_database[name][-1]
         wall = (large.measured.wall / large.rows) / (small.measured.wall / small.rows)
         cpu = (large.measured.cpu / large.rows) / (small.measured.cpu / small.rows)
+        growth = (large.measured.peak_rss_mb - small.measured.peak_rss_mb) * 1024 / (top - base)
         targets += [
             (f"{name}: wall and CPU per row at {top:,} rows ≤ 1.3 × that at {base:,}",
              wall <= 1.3 and cpu <= 1.3, f"wall/row {wall:.2f} ×, CPU/row {cpu:.2f} ×"),
             (f"{name}: peak RSS < 400 MB at {top:,} rows", large.measured.peak_rss_mb < 400,
              f"{large.measured.peak_rss_mb:.0f} MB"),
+            (f"{name}: peak RSS grows ≤ 5 KB a row from {base:,} to {top:,} rows",
+             growth <= 5, f"{growth:.1f} KB a row"),
         ]  # fmt: skip
     if top < ISSUE_ROWS:
         lines += [

@@ -252,6 +252,12 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
 
 
+def _row_of(prompt: str) -> str:
+    """The row a soak prompt is about ("row 17")."""
+    found = re.search(r"row \d+", prompt)
+    return found.group(0) if found else prompt
+
+
 def write_manifest(path: Path, rows: int, tag: str) -> list[dict[str, str]]:
     """Extensions of URL clips and generations from prompts, every 40th row a chain on the
     row before it; every prompt unique (the ledger is matched to rows by prompt)."""
@@ -355,7 +361,7 @@ class Run:
                 await asyncio.to_thread(platform.postgres.restart)
                 self.note(f"restarted PostgreSQL at {at:.0%} of rows submitted")
             else:
-                victim = await self.running_victim(parent_worker)
+                victim = await self.running_victim(parent_worker, timeout=300)
                 if victim is None:
                     self.note("no chunk run was Running on a worker without the parent: no kill")
                     continue
@@ -364,12 +370,20 @@ class Run:
                 self.note(f"killed {worker} while chunk run {run_name} was Running on it")
                 platform.start_worker()
 
-    async def running_victim(self, parent_worker: str | None) -> tuple[str, str] | None:
-        for run in await self.chunk_runs():
-            if run.state and run.state.type.value == "RUNNING":
-                worker = self.platform.worker_of(str(run.id))
-                if worker and worker != parent_worker and worker in self.live_workers():
-                    return worker, run.name
+    async def running_victim(
+        self, parent_worker: str | None, timeout: float
+    ) -> tuple[str, str] | None:
+        """A chunk run Running on a live worker without the parent, waited for up to `timeout`
+        seconds (the chunks may all be Pending, or run again, at that moment)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the server may be starting again
+                for run in await self.chunk_runs():
+                    if run.state and run.state.type.value == "RUNNING":
+                        worker = self.platform.worker_of(str(run.id))
+                        if worker and worker != parent_worker and worker in self.live_workers():
+                            return worker, run.name
+            await asyncio.sleep(0.5)
         return None
 
     def live_workers(self) -> set[str]:
@@ -379,6 +393,7 @@ class Run:
         from prefect.client.orchestration import get_client
 
         platform = self.platform
+        platform.emulator.reset()  # its counters and ledger are this run's
         started = time.monotonic()
         out = platform.prefect(
             "deployment", "run", "extend-videos/extend-videos",
@@ -513,7 +528,13 @@ class Run:
             "first attempts failed": sum(r["error_code"] in RETRYABLE for r in mine),
         }  # fmt: skip
         if stats["bucket_refused"]:
-            failures.append(f"{stats['bucket_refused']} submissions over the shared rate (429)")
+            refusals = ", ".join(
+                f"{time.strftime('%H:%M:%S', time.localtime(r['at']))} "
+                f"({_row_of(r['prompt'])}, {r['early_by'] * 1000:.0f} ms early)"
+                for r in stats["bucket_refusals"]
+            )
+            failures.append(f"{stats['bucket_refused']} submissions over the shared rate (429): "
+                            f"{refusals}")  # fmt: skip
         return Outcome(
             rows=len(report.items), wall=wall, ideal=ideal, statuses=statuses, paid=len(mine),
             resubmissions=resubmissions, paid_twice=paid_twice, lost=len(lost), faults=faults,

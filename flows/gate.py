@@ -25,9 +25,11 @@ by default), and its clock and sleep can be replaced, so tests run it on virtual
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 
 from prefect_grok_video.flows.outage import DEFAULT_OUTAGE_SECONDS, ApiOutage
 from prefect_grok_video.flows.slots import (
@@ -128,8 +130,16 @@ class SubmitGate:
             except Exception as exc:  # `wait` meets it again, and reports it
                 self._logger.debug("Submit gate not prepared ahead: %r", exc)
 
-    async def wait(self) -> None:
-        """Wait until one more submission may be sent (callers go through one at a time)."""
+    @contextlib.asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Admit one submission, whose request goes on the wire as the block ends.
+
+        Callers go through one at a time, the block included: what a submission does between
+        its admission and the wire (the flows write its claim file there) delays the next one,
+        which is spaced from the block's end. Otherwise a slow claim lets the next submission,
+        admitted one interval later, reach the service first, and the one after it close
+        behind: a 429 at a strict service.
+        """
         async with self._turn:
             self._check_open()
             while True:
@@ -137,14 +147,23 @@ class SubmitGate:
                 await self._pacer.wait()
                 self._check_open()
                 if self.limit_name is None:
-                    return
+                    break
                 if self._clock() + self._pacer.interval <= self._slots_expire:
+                    self._slots -= 1
                     break
                 # Too close to the batch's end: the next run to take a batch may submit the
                 # moment it runs out, so this submission waits for a fresh batch of its own.
                 self._slots = 0
-            self._slots -= 1
-            self._last_sent = self._clock()
+            try:
+                yield
+            finally:
+                self._pacer.space_from_now()
+                self._last_sent = self._clock()
+
+    async def wait(self) -> None:
+        """Wait until one more submission may be sent at once (`admit` with nothing to do)."""
+        async with self.admit():
+            pass
 
     async def release(self) -> None:
         """Give back the slots of the current batch this run will not use (its end), so the

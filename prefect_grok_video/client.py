@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, TypeVar
 
 import httpx
@@ -85,7 +86,7 @@ class AsyncGrokVideoClient:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         logger: Logger | None = None,
-        pace: Callable[[], Awaitable[None]] | None = None,
+        pace: Callable[[], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key or "")
         if not key.get_secret_value().strip():
@@ -104,9 +105,9 @@ class AsyncGrokVideoClient:
         self.poll = poll or PollPolicy()
         self.max_upload_bytes = max_upload_bytes
         self.logger: Logger = logger or logging.getLogger("prefect_grok_video")
-        #: Awaited right before each submit attempt (retries too) goes on the wire: a rate
-        #: limiter placed as late as possible, so that submissions reach the service as evenly
-        #: spaced as they leave the limiter.
+        #: Entered around the last step of each submit attempt (retries too) before the wire,
+        #: `before_send` included: a rate limiter placed as late as possible, so that
+        #: submissions reach the service as evenly spaced as they leave it.
         self.pace = pace
         #: Latencies of the jobs this client saw finish: they pace the polls of the next ones.
         self._latencies = LatencyHistory()
@@ -386,10 +387,9 @@ class AsyncGrokVideoClient:
 
         async def attempt() -> T:
             request = build()
-            if operation == "submit" and self.pace is not None:
-                await self.pace()
-            if before_send is not None:
-                await before_send()
+            async with self.pace() if operation == "submit" and self.pace else nullcontext():
+                if before_send is not None:
+                    await before_send()
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:

@@ -54,4 +54,9 @@ class Pacer:
         if self._burst == 1:
             # Woken late (a busy event loop)? Space the next caller from now, not from the
             # slot: two callers must never be released closer together than the interval.
-            self._next = max(self._next, self._clock() + self.interval)
+            self.space_from_now()
+
+    def space_from_now(self) -> None:
+        """The last caller's slot really began only now (it had more to do before it went):
+        the next caller waits one interval from here."""
+        self._next = max(self._next, self._clock() + self.interval)

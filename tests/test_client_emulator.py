@@ -263,3 +263,33 @@ async def test_without_progress_later_jobs_are_polled_around_their_peers_latency
     # (known to within their last poll gap) puts the first poll shortly before 2 s
     assert min(first) >= 7, first
     assert later <= 5, later
+
+
+async def test_a_slow_step_before_sending_never_lets_the_next_submission_overtake(
+    emulator_factory,
+):
+    """What goes on between the pace and the wire (the flows write a claim file there, which
+    can take tens of ms on a busy disk) counts as part of the submission: the next one is
+    spaced from when it is done, so a strict limit at the same rate refuses nothing."""
+    from prefect_grok_video.flows.gate import SubmitGate
+    from prefect_grok_video.operations import JobRequest
+
+    rate = 10.0
+    emulator = emulator_factory(submit_rate=rate, submit_burst=1, submit_tolerance=0.02)
+    gate = SubmitGate(rate, limit_name=None)
+    retry = RetryPolicy(max_attempts=1)
+
+    async with AsyncGrokVideoClient(
+        emulator.api_key, base_url=emulator.base_url, retry=retry, pace=gate.admit
+    ) as client:
+
+        async def one(n: int) -> str:
+            async def slow_claim() -> None:  # every other one is slow to write its claim
+                await asyncio.sleep(0.09 if n % 2 == 0 else 0.0)
+
+            request = JobRequest("generate", f"row {n}", client.model, duration=2)
+            return await client.submit(request, before_send=slow_claim)
+
+        ids = await asyncio.gather(*(one(n) for n in range(12)))
+    assert len(set(ids)) == 12
+    assert emulator.state.bucket_refused == 0

@@ -297,7 +297,7 @@ def create_app(
             taken, media.get(taken), payload["prompt"], limits, root_url(request)
         )
         now = state.clock()
-        wait = state.take_token(now)
+        wait = state.take_token(now, payload["prompt"])
         if wait is not None:
             return rate_limited(wait)
         job = plan_job(limits, model, payload, resolved, now)

@@ -82,6 +82,7 @@ class EmulatorState:
             self._errors_by_status: Counter[int] = Counter()
             self._rate_limited = 0
             self._bucket_refused = 0
+            self._bucket_refusals: list[dict[str, Any]] = []
             self._server_errors = 0
             self._drops = 0
             self._slow = 0
@@ -123,8 +124,9 @@ class EmulatorState:
         with self._lock:
             return self.rng.uniform(low, high)
 
-    def take_token(self, now: float) -> float | None:
-        """Take one submission from the token bucket: None if allowed, else seconds to wait."""
+    def take_token(self, now: float, prompt: str = "") -> float | None:
+        """Take one submission from the token bucket: None if allowed, else seconds to wait.
+        A refusal is recorded with its wall time, how early it came and its `prompt`."""
         config = self._config
         if config.submit_rate is None:
             return None
@@ -140,7 +142,11 @@ class EmulatorState:
                 self._tokens -= 1
                 return None
             self._bucket_refused += 1
-            return (1 - self._tokens) / config.submit_rate
+            early = (1 - self._tokens) / config.submit_rate
+            self._bucket_refusals.append(
+                {"at": time.time(), "early_by": round(early, 4), "prompt": prompt[:80]}
+            )
+            return early
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -301,6 +307,7 @@ class EmulatorState:
                 "peak_accepted_per_second": self.peak_accepted_per_second(),
                 "rate_limited": self._rate_limited,
                 "bucket_refused": self._bucket_refused,
+                "bucket_refusals": list(self._bucket_refusals),
                 "server_errors": self._server_errors,
                 "drops": self._drops,
                 "slow_answers": self._slow,
