@@ -329,6 +329,8 @@ class Run:
         async def pending_elsewhere() -> bool:
             nonlocal parent_worker
             parent_worker = parent_worker or platform.worker_of(self.parent_id)
+            if parent_worker is None:  # not in its worker's log yet: no victim is safe
+                return False
             for run in await self.chunk_runs():
                 if run.state and run.state.type.value == "PENDING":
                     worker = platform.worker_of(str(run.id))

@@ -163,8 +163,10 @@ async def watch_chunk_run(
         if kind == StateType.CANCELLED:
             return Verdict(problem="was cancelled", retry=False)
         if kind == StateType.PENDING and since > settings.chunk_pending_timeout:
-            return Verdict(problem=f"was claimed by a worker {since:.0f} s ago and never started "
-                           "(the worker is gone)")  # fmt: skip
+            return Verdict(
+                problem=f"was claimed by a worker {since:.0f} s ago and never started (its "
+                "worker is gone, or its process died before it could say so)"
+            )
         if kind == StateType.SCHEDULED and outage.since(run.created or state.timestamp) > (
             settings.chunk_start_timeout
         ):

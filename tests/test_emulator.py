@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import itertools
@@ -299,6 +300,31 @@ def test_token_bucket_429_with_whole_retry_after(emulator_factory: Factory) -> N
     assert second.headers["Retry-After"] == "1"
     assert second.json()["code"] == "rate_limit_exceeded"
     assert server.state.accepted == 1 and server.state.rate_limited == 1
+
+
+def test_the_rate_limit_counts_a_submission_as_it_arrives_not_when_a_slow_answer_ends(
+    emulator_factory: Factory,
+) -> None:
+    """Submissions sent evenly at the rate pass, whichever of them are answered slowly: a slow
+    answer taking its token late would squeeze in right before the next one (a 429)."""
+    server = emulator_factory(submit_rate=5.0, submit_tolerance=0.05, p_slow=0.5,
+                              slow_response_seconds=0.5, seed=3)  # fmt: skip
+
+    async def evenly() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers,
+                                     timeout=10) as client:  # fmt: skip
+
+            async def one(n: int) -> int:
+                await asyncio.sleep(n * 0.21)
+                body = {"model": "grok-imagine-video", "prompt": f"row {n}", "video": URL}
+                return (await client.post(ROUTES["extend"], json=body)).status_code
+
+            return list(await asyncio.gather(*(one(n) for n in range(10))))
+
+    statuses = asyncio.run(evenly())
+    assert server.state.slow_answers >= 2  # some were slow, some not
+    assert statuses == [200] * 10, server.state.stats()["bucket_refusals"]
+    assert server.state.bucket_refused == 0
 
 
 def test_token_bucket_burst_and_fractional_retry_after(emulator_factory: Factory) -> None:

@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -117,6 +118,12 @@ class _CutOffResponse(Response):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _prompt_of(body: bytes) -> str:
+    """A submission's prompt as far as a glance finds it (what a refusal is recorded with)."""
+    found = re.search(rb'"prompt"\s*:\s*"((?:[^"\\]|\\.){0,80})', body[:4096])
+    return found.group(1).decode(errors="replace") if found else ""
 
 
 def _media_url(value: Any) -> str | None:
@@ -247,6 +254,11 @@ def create_app(
         body = await read_body(request, config.max_body_bytes)
         if body is None:
             return error(413, "payload_too_large", too_large, close=True)
+        # The rate limit counts a request as it arrives, before anything slow happens to it
+        # (a slow answer taking its token later would let it squeeze in ahead of the next).
+        wait = state.take_token(state.clock(), lambda: _prompt_of(body))
+        if wait is not None:
+            return rate_limited(wait)
         fault = await faults("submit", hashlib.sha256(body).hexdigest())
         if fault:
             return fault
@@ -297,9 +309,6 @@ def create_app(
             taken, media.get(taken), payload["prompt"], limits, root_url(request)
         )
         now = state.clock()
-        wait = state.take_token(now, payload["prompt"])
-        if wait is not None:
-            return rate_limited(wait)
         job = plan_job(limits, model, payload, resolved, now)
         dropped = state.chance(
             config.p_drop_after_accept,

@@ -124,9 +124,9 @@ class EmulatorState:
         with self._lock:
             return self.rng.uniform(low, high)
 
-    def take_token(self, now: float, prompt: str = "") -> float | None:
+    def take_token(self, now: float, prompt: Callable[[], str] = str) -> float | None:
         """Take one submission from the token bucket: None if allowed, else seconds to wait.
-        A refusal is recorded with its wall time, how early it came and its `prompt`."""
+        A refusal is recorded with its wall time, how early it came and its `prompt()`."""
         config = self._config
         if config.submit_rate is None:
             return None
@@ -144,7 +144,7 @@ class EmulatorState:
             self._bucket_refused += 1
             early = (1 - self._tokens) / config.submit_rate
             self._bucket_refusals.append(
-                {"at": time.time(), "early_by": round(early, 4), "prompt": prompt[:80]}
+                {"at": time.time(), "early_by": round(early, 4), "prompt": prompt()[:80]}
             )
             return early
 
