@@ -410,7 +410,11 @@ class Run:
         faults = asyncio.ensure_future(self.faults())
         final = await self.wait_for_parent(faults)
         wall = time.monotonic() - started
-        await faults
+        if not faults.done():  # the run ended before every fault's moment came
+            faults.cancel()
+            self.note("the run ended before the remaining faults")
+        with contextlib.suppress(asyncio.CancelledError):
+            await faults
         return await self.check(final, wall)
 
     async def wait_for_parent(self, faults: asyncio.Future[None]) -> Any:
