@@ -1,8 +1,10 @@
-"""What a run shows in the Prefect UI: a progress bar, a results table, a summary, result links.
+"""What a run shows in the Prefect UI: a progress bar, a results table, a summary with a
+contact sheet, and a page per video with its poster frames.
 
 Every artifact has a stable key built from one prefix (default `grok-video`), so the UI keeps
-their history across runs. None holds a secret or a data URL body: rows are described by
-`ItemResult.source`, which summarises inline videos.
+their history across runs. None holds a secret or a data URL of an input: rows are described
+by `ItemResult.source`, which summarises inline videos. The only `data:` URLs are the posters'
+own small JPEGs, which Prefect's UI draws inline (a few KB each, a bounded number per run).
 """
 
 from __future__ import annotations
@@ -16,31 +18,37 @@ from collections.abc import Awaitable
 from uuid import UUID
 
 from prefect.artifacts import (
-    acreate_link_artifact,
     acreate_markdown_artifact,
     acreate_progress_artifact,
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
 
+from prefect_grok_video.posters import Poster, PosterError, data_url, read_poster
 from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
 
 __all__ = [
-    "MAX_LINK_ARTIFACTS",
+    "CONTACT_SHEET_ROWS",
+    "MAX_VIDEO_ARTIFACTS",
     "Background",
+    "ContactSheet",
     "ProgressArtifact",
     "artifact_key",
-    "publish_link",
     "publish_report",
+    "publish_video",
     "summary",
 ]
 
 #: Rows of failures listed by name in the summary; the table has them all.
 _LISTED_FAILURES = 20
-#: Succeeded rows that get a link artifact of their own: past that, the results table (which
-#: has every row's output) is the place, and a link per row would cost the server an artifact
-#: and two events per row (benchmarks/NOTES.md).
-MAX_LINK_ARTIFACTS = 50
+#: Succeeded rows that get an artifact of their own: past that, the results table (which has
+#: every row's output) and the contact sheet are the place, and an artifact per row would cost
+#: the server an artifact and two events per row (benchmarks/NOTES.md).
+MAX_VIDEO_ARTIFACTS = 50
+#: Videos drawn in the summary's contact sheet (about 3 KB each); past that, a count.
+CONTACT_SHEET_ROWS = 48
+#: Pictures per line of the contact sheet.
+_SHEET_COLUMNS = 4
 
 
 def artifact_key(prefix: str, *parts: str) -> str:
@@ -81,6 +89,62 @@ class Background:
         """Wait until every started call has finished."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
+
+
+class ContactSheet:
+    """The summary's grid of videos: the middle frame, id and prompt of the first
+    `CONTACT_SHEET_ROWS` succeeded rows, and how many more there were."""
+
+    def __init__(self, limit: int = CONTACT_SHEET_ROWS) -> None:
+        self.limit = limit
+        self.entries: list[tuple[str, str, bytes]] = []
+        self.more = 0
+
+    def add(self, row_id: str, prompt: str | None, poster: Poster) -> None:
+        """Draw `poster`'s middle frame for row `row_id` (or count it, past the limit)."""
+        if len(self.entries) < self.limit:
+            self.entries.append((row_id, prompt or "", poster.middle))
+        else:
+            self.more += 1
+
+    @classmethod
+    def of(cls, items: list[ItemResult], limit: int = CONTACT_SHEET_ROWS) -> ContactSheet:
+        """The sheet of rows run elsewhere (a chunked run's chunks), from their poster files."""
+        sheet = cls(limit)
+        for item in items:
+            if item.status != "succeeded" or not item.thumbnail:
+                continue
+            if len(sheet.entries) >= limit:
+                sheet.more += 1
+                continue
+            try:
+                sheet.add(item.id, item.prompt, read_poster(item.thumbnail))
+            except PosterError:
+                continue
+        return sheet
+
+    def markdown(self) -> list[str]:
+        """The grid as markdown lines (none when no video has a poster)."""
+        if not self.entries:
+            return []
+        cells = [
+            f'<img src="{data_url(jpeg)}" width="160" alt="{_cell(row_id)}"><br>'
+            f"**{_cell(row_id)}**<br>{_cell(_short(prompt))}"
+            for row_id, prompt, jpeg in self.entries
+        ]
+        lines = ["", "## Contact sheet", "", "|" + " |" * _SHEET_COLUMNS,
+                 "|" + "---|" * _SHEET_COLUMNS]  # fmt: skip
+        for start in range(0, len(cells), _SHEET_COLUMNS):
+            line = cells[start : start + _SHEET_COLUMNS]
+            line += [""] * (_SHEET_COLUMNS - len(line))
+            lines.append("| " + " | ".join(line) + " |")
+        if self.more:
+            lines.append(f"\n…and {self.more} more videos: every one is in the results table.")
+        return lines
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class ProgressArtifact:
@@ -161,8 +225,9 @@ def table_rows(report: RunReport) -> list[dict[str, object]]:
     ]
 
 
-def summary(report: RunReport) -> str:
-    """The run in markdown: counts, time, cost, where the videos are, what to do next."""
+def summary(report: RunReport, sheet: ContactSheet | None = None) -> str:
+    """The run in markdown: counts, time, cost, where the videos are, what to do next, and
+    the contact sheet."""
     totals = report.totals
     lines = [
         f"# Grok videos: {report.summary_line()}",
@@ -201,35 +266,66 @@ def summary(report: RunReport) -> str:
         ]
         if len(problems) > _LISTED_FAILURES:
             lines.append(f"\n…and {len(problems) - _LISTED_FAILURES} more in the results table.")
+    if sheet is not None:
+        lines += sheet.markdown()
     return "\n".join(lines)
 
 
-async def publish_report(report: RunReport, prefix: str) -> None:
-    """Publish the results table and the markdown summary."""
+async def publish_report(report: RunReport, prefix: str, sheet: ContactSheet | None = None) -> None:
+    """Publish the results table and the markdown summary (with `sheet`, its contact sheet)."""
     await acreate_table_artifact(
         table_rows(report),
         key=artifact_key(prefix, "results"),
         description=f"Grok videos: {report.summary_line()}",
     )
     await acreate_markdown_artifact(
-        summary(report), key=artifact_key(prefix, "summary"), description=report.summary_line()
+        summary(report, sheet),
+        key=artifact_key(prefix, "summary"),
+        description=report.summary_line(),
     )
 
 
-async def publish_link(item: ItemResult, prefix: str, *, remote_output: bool) -> None:
-    """A link to a result: its durable URI when stored remotely, else its temporary URL."""
-    if remote_output and item.output:
-        link, text = item.output, f"{item.id}: {item.output}"
-    elif item.video_url:
-        expires = (
-            f", expires {item.url_expires_at:%Y-%m-%d %H:%M} UTC" if item.url_expires_at else ""
-        )
-        link, text = item.video_url, f"{item.id}: generated video (temporary URL{expires})"
+def video_page(item: ItemResult, poster: Poster | None, *, remote_output: bool) -> str:
+    """A succeeded row in markdown: its poster frames, where it is saved, its temporary URL
+    (and when that expires), what it was asked and what it cost."""
+    lines = [f"# {_cell(item.id)}: {item.action or 'video'} (row {item.row})", ""]
+    if poster is not None:
+        lines.append(" ".join(
+            f'<img src="{data_url(jpeg)}" width="{poster.width}" alt="{which} frame">'
+            for which, jpeg in zip(("first", "middle", "last"), poster.frames, strict=False)
+        ))  # fmt: skip
     else:
-        return
-    await acreate_link_artifact(
-        link,
-        link_text=text,
+        lines.append("_No preview: the video could not be decoded (the row still succeeded)._")
+    lines += ["", "| | |", "|---|---|"]
+    if item.output:
+        saved = (
+            f"[{_cell(item.output)}]({item.output})"
+            if remote_output and item.output.startswith(("http://", "https://"))
+            else f"`{_cell(item.output)}`"
+        )
+        lines.append(f"| saved to | {saved} |")
+    if item.video_url:
+        expires = (
+            f" (expires {item.url_expires_at:%Y-%m-%d %H:%M} UTC)"
+            if item.url_expires_at
+            else " (expires 24 h after submission)"
+        )
+        lines.append(f"| temporary URL | [download]({item.video_url}){expires} |")
+    if item.prompt:
+        lines.append(f"| prompt | {_cell(item.prompt)} |")
+    if item.video_seconds is not None:
+        lines.append(f"| length | {item.video_seconds:.1f} s |")
+    if item.cost_usd is not None:
+        lines.append(f"| cost | ${item.cost_usd:.4f} |")
+    lines.append(f"| request | `{item.request_id or ''}` |")
+    return "\n".join(lines)
+
+
+async def publish_video(item: ItemResult, prefix: str, *, poster: Poster | None,
+                        remote_output: bool) -> None:  # fmt: skip
+    """The row's own artifact: `video_page` under the key `<prefix>-video-<id>`."""
+    await acreate_markdown_artifact(
+        video_page(item, poster, remote_output=remote_output),
         key=artifact_key(prefix, "video", item.id),
         description=f"Row {item.row} ({item.id}), request {item.request_id}, saved to "
         f"{item.output}",

@@ -41,18 +41,21 @@ from prefect.states import Cancelled
 
 from prefect_grok_video.display import shown
 from prefect_grok_video.flows.artifacts import (
-    MAX_LINK_ARTIFACTS,
+    MAX_VIDEO_ARTIFACTS,
     Background,
+    ContactSheet,
     ProgressArtifact,
-    publish_link,
     publish_report,
+    publish_video,
 )
 from prefect_grok_video.flows.budget import SharedBudget, budget_limit_name
 from prefect_grok_video.flows.events import emit_run_event
+from prefect_grok_video.flows.gallery import publish_gallery
 from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
 from prefect_grok_video.flows.supervision import SupervisionSettings, watch_chunk_run
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
+from prefect_grok_video.posters import Poster, PosterError, read_poster
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 
 __all__ = [
@@ -248,17 +251,28 @@ async def run_in_chunks(
         finished_at=datetime.now(timezone.utc),
         flow_run_id=parent_id,
     )
-    await _reaching(outage, partial(publish_report, report, artifact_prefix))
+    sheet = await anyio.to_thread.run_sync(ContactSheet.of, items)
+    await _reaching(outage, partial(publish_report, report, artifact_prefix, sheet))
     emit_run_event(report, stopped_by=stopped_by)
+    await publish_gallery(report, logger)
     remote = "://" in output
     background = Background(logger)
     succeeded = [item for item in items if item.status == "succeeded"]
-    for item in succeeded[:MAX_LINK_ARTIFACTS]:
-        background.submit(publish_link(item, artifact_prefix, remote_output=remote))
+    for item in succeeded[:MAX_VIDEO_ARTIFACTS]:
+        poster = await anyio.to_thread.run_sync(_poster_of, item)
+        background.submit(publish_video(item, artifact_prefix, poster=poster, remote_output=remote))
     await background.flush()
     logger.info("%s across %d chunk runs in %.1f s", report.summary_line(), len(chunks),
                 report.elapsed_seconds)  # fmt: skip
     return report
+
+
+def _poster_of(item: ItemResult) -> Poster | None:
+    """The poster a chunk run made for `item`, read back (None when there is none)."""
+    try:
+        return read_poster(item.thumbnail) if item.thumbnail else None
+    except PosterError:
+        return None
 
 
 async def _reaching(outage: ApiOutage, call: Callable[[], Awaitable[T]]) -> T | None:

@@ -38,11 +38,12 @@ from prefect_grok_video.errors import (
     RunFailedError,
 )
 from prefect_grok_video.flows.artifacts import (
-    MAX_LINK_ARTIFACTS,
+    MAX_VIDEO_ARTIFACTS,
     Background,
+    ContactSheet,
     ProgressArtifact,
-    publish_link,
     publish_report,
+    publish_video,
 )
 from prefect_grok_video.flows.assets import input_asset_keys, row_metadata, video_asset
 from prefect_grok_video.flows.budget import (
@@ -54,6 +55,7 @@ from prefect_grok_video.flows.budget import (
 )
 from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunks, run_in_chunks
 from prefect_grok_video.flows.events import emit_row_event, emit_run_event
+from prefect_grok_video.flows.gallery import publish_gallery
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.quiet import routine_task_ends_dropped
@@ -72,6 +74,7 @@ from prefect_grok_video.inputs import VideoInput, resolve_video
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.outputs import OutputFolder, intact
+from prefect_grok_video.posters import Poster, make_poster
 from prefect_grok_video.pricing import PriceList
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
@@ -188,8 +191,15 @@ class _Run:
         #: awaited): how the row's job ended (before its download), and its outcome.
         self._ended: dict[int, asyncio.Future[_JobOutcome]] = {}
         self._items: dict[int, asyncio.Future[ItemResult]] = {}
-        #: Link artifacts published (one per succeeded row, up to MAX_LINK_ARTIFACTS).
+        #: Video artifacts published (one per succeeded row, up to MAX_VIDEO_ARTIFACTS).
         self._links = 0
+        #: The contact sheet's entries: the first CONTACT_SHEET_ROWS succeeded rows' middle
+        #: frames (a few KB each); past that, a count.
+        self.contact_sheet = ContactSheet()
+        #: Posters are decoded in threads, two at a time: a run's loop never waits on them.
+        self._poster_threads = anyio.CapacityLimiter(2)
+        #: Posters of rows whose video artifact is still to be published.
+        self._posters: dict[int, Poster] = {}
         #: Rows whose outcome an earlier run already saw (and announced).
         self._known: set[int] = set()
         #: The task runs of each row still going; forgotten by Prefect's context when it ends.
@@ -282,10 +292,12 @@ class _Run:
                 item.id, item.request_id, item.size, item.output,
             )  # fmt: skip
             self._links += 1
-            if self._links <= MAX_LINK_ARTIFACTS:
-                self.background.submit(publish_link(
-                    item, self.options.artifact_prefix, remote_output=self.output.remote
+            if self._links <= MAX_VIDEO_ARTIFACTS:
+                self.background.submit(publish_video(
+                    item, self.options.artifact_prefix, poster=self._posters.get(row.row),
+                    remote_output=self.output.remote,
                 ))  # fmt: skip
+        self._posters.pop(row.row, None)
         listener = run_listener.get()
         if listener is not None:
             listener.finished(item)
@@ -300,6 +312,18 @@ class _Run:
                 self._settle(row.identity)
                 return chained
             video, fingerprint = chained
+        download = await self._outcome(row, video, fingerprint)
+        if isinstance(download, ItemResult):
+            return download
+        outcome, saved = download
+        poster = await self._poster(row, saved)
+        return self._result(row, outcome, saved, thumbnail=poster.path if poster else None)
+
+    async def _outcome(
+        self, row: ValidRow, video: VideoInput | None, fingerprint: str | None
+    ) -> ItemResult | tuple[_JobOutcome, DownloadResult]:
+        """The row's job run (or shared) and its video downloaded; an `ItemResult` when the
+        row ends without a video."""
         async with self.slots:
             identity = row.identity
             if identity not in self._jobs:
@@ -315,7 +339,23 @@ class _Run:
                 self.logger.error("Row %s: %s", row.id, exc)
                 failed = replace(outcome, status="failed", error=_error(exc, "download"))
                 return self._result(row, failed)
-        return self._result(row, outcome, download)
+        return outcome, download
+
+    async def _poster(self, row: ValidRow, download: DownloadResult) -> Poster | None:
+        """The row's poster frames, beside its video; None (and a warning) when the video does
+        not decode: a row never fails for its preview."""
+        target = self.output.destination(f"{row.id}.jpg")
+        try:
+            poster = await anyio.to_thread.run_sync(
+                make_poster, download.path, target, limiter=self._poster_threads
+            )
+        except Exception as exc:  # PosterError, or the storage refusing the file
+            self.logger.warning("Row %s: no preview: %s (the row succeeded)", row.id, exc)
+            return None
+        if self._links < MAX_VIDEO_ARTIFACTS:
+            self._posters[row.row] = poster
+        self.contact_sheet.add(row.id, row.prompt, poster)
+        return poster
 
     def _tell_ended(self, row: ValidRow, outcome: _JobOutcome) -> None:
         """Tell the rows chained to `row` how its job ended (once; before its download)."""
@@ -566,7 +606,12 @@ class _Run:
         return materializing_finish(asset, input_asset_keys(row, upstream_output))
 
     def _result(
-        self, row: ValidRow, outcome: _JobOutcome, download: DownloadResult | None = None
+        self,
+        row: ValidRow,
+        outcome: _JobOutcome,
+        download: DownloadResult | None = None,
+        *,
+        thumbnail: str | None = None,
     ) -> ItemResult:
         """The row's outcome, with where its video was saved (`download`) when it succeeded."""
         job, submission = outcome.job, outcome.submission
@@ -597,6 +642,7 @@ class _Run:
             output=download.path if download else None,
             size=download.size if download else None,
             sha256=download.sha256 if download else None,
+            thumbnail=thumbnail,
             finished_at=datetime.now(timezone.utc),
             paid_in_flow_run=submission.flow_run_id if submission else None,
             paid_by_this_run=None if submission is None
@@ -725,7 +771,8 @@ async def _extend(
         finished_at=datetime.now(timezone.utc),
         flow_run_id=run_id,
     )
-    await publish_report(report, options.artifact_prefix)
+    await publish_report(report, options.artifact_prefix, run.contact_sheet)
+    await publish_gallery(report, logger)
     emit_run_event(report, stopped_by=stopped_by)
     if stopped_by:
         logger.error("Run stopped submitting: %s", stopped_by)

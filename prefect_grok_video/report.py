@@ -79,6 +79,11 @@ class ItemResult(BaseModel):
     output: str | None = Field(default=None, description="Path or URI of the downloaded file.")
     size: int | None = None
     sha256: str | None = None
+    thumbnail: str | None = Field(
+        default=None,
+        description="Path of the poster (the first, middle and last frames side by side, "
+        "<id>.jpg beside the video); None when none could be made.",
+    )
     video_seconds: float | None = Field(default=None, description="Length of the result.")
     video_url: str | None = Field(default=None, description="Temporary URL of the result.")
     url_expires_at: datetime | None = None

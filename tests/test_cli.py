@@ -270,7 +270,7 @@ def test_run_reports_every_outcome_and_exits_1(tmp_path, emulator, h264_clip, pr
     for id in ("ok-url", "ok-file", "mod", "bad", "exp"):
         assert items[id]["request_id"].startswith("req_")
     assert emulator.state.accepted == 5  # the invalid row was never sent
-    assert sorted(p.name for p in output.iterdir()) == ["ok-file.mp4", "ok-url.mp4"]
+    assert sorted(p.name for p in output.glob("*.mp4")) == ["ok-file.mp4", "ok-url.mp4"]
     for id in ("ok-url", "ok-file"):
         assert Path(items[id]["output"]) == output / f"{id}.mp4"
         assert (output / f"{id}.mp4").stat().st_size == items[id]["size"]
@@ -333,7 +333,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     for word in ("Traceback", "ERROR", "WARNING", "Finished in state"):
         assert word not in everything, everything
     assert "2 of 2 rows succeeded in" in done.stdout
-    assert sorted(p.name for p in output.iterdir()) == ["file.mp4", "url.mp4"]
+    assert sorted(p.name for p in output.glob("*.mp4")) == ["file.mp4", "url.mp4"]
     assert emulator.state.accepted == 2
     # what the service reported, all of it paid by this run, and who paid for each row
     first_cost = re.search(r"Cost: \$(\d+\.\d\d) reported by the service: \$(\d+\.\d\d) "
@@ -418,7 +418,7 @@ def test_run_writes_to_file_urls_and_obeys_the_download_limit(tmp_path, emulator
     done = run_cli("run", str(manifest), "--output", target.as_uri(), "--report", "r.json",
                 env=env, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert [p.name for p in target.iterdir()] == ["far.mp4"]
+    assert [p.name for p in target.glob("*.mp4")] == ["far.mp4"]
     assert not (tmp_path / "file:").exists()
     assert _report(tmp_path / "r.json")["far"]["output"] == str(target / "far.mp4")
 

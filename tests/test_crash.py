@@ -55,6 +55,6 @@ def test_sigkill_mid_run_then_rerun_pays_for_no_row_twice(
     assert [item["status"] for item in report["items"]] == ["succeeded"] * rows
     assert emulator.state.accepted == rows  # the rerun paid only for the rows never submitted
     assert sorted(emulator.state.accepted_by_input.values()) == [1] * rows
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mp4")) == sorted(
         f"r{i}.mp4" for i in range(rows)
     )

@@ -94,7 +94,7 @@ def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None
     home = cluster.root / name
     home.mkdir()
     cluster.start(name, "prefect", "worker", "start", "--pool", "grok-video", "--name", name,
-                  cwd=home, GROK_VIDEO_API_KEY=emulator.api_key,
+                  "--limit", "2", cwd=home, GROK_VIDEO_API_KEY=emulator.api_key,
                   GROK_VIDEO_BASE_URL=emulator.base_url,
                   **poll_env(PollPolicy(first_poll=0.5)))  # fmt: skip
 
@@ -139,8 +139,19 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         assert all(run.state.is_completed() for run in chunks)
         assert sorted(run.name.rsplit("-rows-", 1)[1] for run in chunks) == ["1-10", "11-20"]
         assert {run.work_pool_name for run in chunks} == {"grok-video"}
+        # `--limit 2`, as the README starts workers: the parent and its two chunk runs are
+        # spread over both workers (without it, the first worker to poll takes all three)
+        taken = {
+            name: re.findall(r"submitting flow run '([0-9a-f-]{36})'",
+                             (cluster.root / f"{name}.log").read_text())
+            for name in ("worker-1", "worker-2")
+        }  # fmt: skip
+        assert sorted(r for runs in taken.values() for r in runs) == sorted(
+            str(r.id) for r in [parent, *chunks]
+        )
+        assert all(taken.values()), taken
 
-        videos = sorted(p.name for p in output.iterdir())
+        videos = sorted(p.name for p in output.glob("*.mp4"))
         assert videos == [f"clip-{i:02d}.mp4" for i in range(ROWS)]
         assert emulator.state.accepted == ROWS
         assert sorted(emulator.state.accepted_by_input.values()) == [1] * ROWS
@@ -198,7 +209,7 @@ def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_p
         flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
         _, run, _, _ = asyncio.run(_read(cluster.api_url, flow_run_id))
         assert run.state.is_completed(), cluster.logs()
-        assert sorted(p.name for p in output.iterdir()) == [f"clip-{i}.mp4" for i in range(3)]
+        assert sorted(p.name for p in output.glob("*.mp4")) == [f"clip-{i}.mp4" for i in range(3)]
         assert emulator.state.accepted == 3
         # `prefect deploy` said where the runs get their code
         assert "GROK_VIDEO_REPOSITORY is not set" in deployed

@@ -118,7 +118,9 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
     assert URL.format("g") not in emulator.state.accepted_by_input
 
     files = sorted(p.name for p in output.iterdir())
-    assert files == ["local.mp4", "retried.mp4", "url.mp4"]
+    # each video with its poster beside it, and the gallery page
+    assert files == ["index.html", "local.jpg", "local.mp4", "retried.jpg", "retried.mp4",
+                     "url.jpg", "url.mp4"]  # fmt: skip
     for name in ("local", "url", "retried"):
         item = items[name]
         data = Path(item.output).read_bytes()
@@ -203,7 +205,7 @@ async def test_rows_that_are_the_same_job_share_one_submission(emulator, tmp_pat
     assert emulator.state.accepted == 2
     one, two, three = report.items
     assert one.request_id == two.request_id != three.request_id
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mp4")) == [
         "one.mp4", "three.mp4", "two.mp4"]  # fmt: skip
 
 
@@ -255,7 +257,10 @@ async def test_outputs_to_a_storage_url(emulator, tmp_path):
     assert item.output == "memory://grok-out/run1/m.mp4"
     fs = fsspec.filesystem("memory")
     assert fs.size("/grok-out/run1/m.mp4") == item.size
-    assert fs.ls("/grok-out/run1", detail=False) == ["/grok-out/run1/m.mp4"]
+    # the poster and the gallery page go to the bucket too
+    assert sorted(fs.ls("/grok-out/run1", detail=False)) == [
+        "/grok-out/run1/index.html", "/grok-out/run1/m.jpg", "/grok-out/run1/m.mp4"]  # fmt: skip
+    assert item.thumbnail == "memory://grok-out/run1/m.jpg"
 
 
 async def test_invalid_rows_never_stop_the_good_ones(emulator, tmp_path):
