@@ -185,7 +185,10 @@ class Platform:
     def worker_of(self, flow_run_id: str) -> str | None:
         """The worker that took flow run `flow_run_id` (from its log)."""
         for name in self.workers:
-            if f"submitting flow run '{flow_run_id}'" in self.worker_log(name):
+            text = self.worker_log(name)
+            # two workers may both try to take a run: the server lets one, the other aborts
+            if (f"submitting flow run '{flow_run_id}'" in text
+                    and f"Aborted submission of flow run '{flow_run_id}'" not in text):  # fmt: skip
                 return name
         return None
 

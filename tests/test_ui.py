@@ -57,15 +57,27 @@ def test_the_demo_run_shows_its_artifacts_and_lineage_in_the_ui(
 
     summary = open_artifact(page, cards["grok-video-summary"])
     expect(summary).to_contain_text("5 of 5 rows succeeded")
-    expect(summary.locator("tbody td")).to_have_text(["succeeded", "5"])
+    expect(summary.locator("table").first.locator("tbody td")).to_have_text(["succeeded", "5"])
+    # the contact sheet: every video's middle frame, drawn (a data: URL the UI lets through)
+    sheet = summary.locator("img")
+    expect(sheet).to_have_count(len(items))
+    assert _drawn(sheet) == [160] * len(items)
+    for id in items:
+        expect(summary).to_contain_text(id)
+    page.screenshot(path=tmp_path / "ui-contact-sheet.png", full_page=True)
 
     progress = open_artifact(page, cards["grok-video-progress"])
     expect(progress.locator(".artifact-data-progress")).to_have_text("Progress: 100%")
 
     for key, item in videos.items():
-        link = open_artifact(page, cards[key]).locator("a")
-        expect(link).to_have_attribute("href", item["video_url"])
-        expect(link).to_contain_text(item["id"])
+        video = open_artifact(page, cards[key])
+        frames = video.locator("img")  # first, middle and last
+        expect(frames).to_have_count(3)
+        assert _drawn(frames) == [160] * 3
+        # where it is saved, and its temporary URL, marked as expiring
+        expect(video).to_contain_text(item["output"])
+        expect(video.locator("a")).to_have_attribute("href", item["video_url"])
+        expect(video).to_contain_text("expires")
         expect(page.locator(".artifact-description")).to_contain_text(f"saved to {item['output']}")
 
     # the Event Feed: each video materialized, with its upstream asset
@@ -76,3 +88,39 @@ def test_the_demo_run_shows_its_artifacts_and_lineage_in_the_ui(
         assert assets == ([(output / upstream).as_uri()] if upstream else []), related
         assert f"Task run finish-{id}" in related
     print(f"demo and UI checks: {time.monotonic() - started:.1f} s; screenshots in {tmp_path}")
+
+
+def _drawn(images) -> list[int]:
+    """The natural width of each image once loaded (0 for one the browser could not draw)."""
+    return [
+        image.evaluate(
+            "i => i.complete ? i.naturalWidth : new Promise(ok => {"
+            " i.onload = () => ok(i.naturalWidth); i.onerror = () => ok(0); })"
+        )
+        for image in images.all()
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_gallery_page_plays_every_video_opened_from_disk(
+    prefect_server_process: Cluster, ui_page: Page, tmp_path: Path
+):
+    output = tmp_path / "demo"
+    report = run_demo(prefect_server_process, output)
+    items = [item for item in report["items"] if item["status"] == "succeeded"]
+    page = ui_page
+    page.goto((output / "index.html").as_uri())
+    videos = page.locator("video")
+    expect(videos).to_have_count(len(items))
+    for video, item in zip(videos.all(), items, strict=True):
+        state = video.evaluate(
+            "v => v.readyState >= 1 ? [v.readyState, v.duration] : new Promise(ok => {"
+            " v.onloadedmetadata = () => ok([v.readyState, v.duration]);"
+            " v.onerror = () => ok([0, 0]); v.load(); })"
+        )
+        assert state[0] >= 1, f"{item['id']}: the browser could not read the video"
+        assert abs(state[1] - item["video_seconds"]) < 0.2, (item["id"], state)
+    posters = page.locator(".card img")
+    assert _drawn(posters) == [480] * len(items)
+    page.screenshot(path=tmp_path / "gallery.png", full_page=True)
