@@ -178,6 +178,7 @@ class Bench:
         ]
         run = self.measure_run(label, rows, command, folder, rate=rate, **where)
         _check(run, folder / "report.json")
+        run.extra["videos"] = folder / "videos"
         if profile:
             run.requests = Counter(json.loads(counts.read_text()))
         return run

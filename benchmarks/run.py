@@ -203,6 +203,20 @@ def scale(
     return [reuse.get(n) or bench.flow_run(f"{label}-{n}", n, server=server) for n in sizes]
 
 
+def posters(run: Run) -> dict[str, float]:
+    """The poster frames of `run`'s videos made again, one after another in this process: what
+    they cost a run of that many rows (the run makes them in two threads beside its work)."""
+    from prefect_grok_video.posters import make_poster
+
+    videos = sorted(Path(run.extra["videos"]).glob("*.mp4"))
+    began = time.process_time(), time.perf_counter()
+    for video in videos:
+        make_poster(video, video.with_suffix(".jpg"))
+    cpu, wall = time.process_time() - began[0], time.perf_counter() - began[1]
+    return {"videos": len(videos), "cpu": cpu, "wall": wall, "run_wall": run.measured.wall,
+            "rows": run.rows}  # fmt: skip
+
+
 def profile(bench: Bench, rows: int) -> Run:
     """`rows` rows on the running server with every HTTP request counted by route, and what
     the server's database gained: what each row asks of the Prefect server."""
@@ -280,6 +294,7 @@ def measure_all(plan: Plan) -> dict[str, Any]:
                     known = results.get("throughput", [])[:1]
                     on_sqlite = scale(bench, bench.server, plan.scale_rows, known)
                     results[name] = {"SQLite": on_sqlite, "PostgreSQL": on_postgres}
+                    results["posters"] = posters(on_sqlite[-1])
         finally:
             bench.stop()
     return results

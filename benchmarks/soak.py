@@ -446,8 +446,13 @@ class Run:
         from prefect_grok_video.mp4 import probe
 
         failures: list[str] = []
+        from prefect_grok_video.report import RunReport
+
         result = await final.state.aresult(raise_on_failure=False)
-        report = result.result if isinstance(result, RunFailedError) else result
+        if isinstance(result, RunFailedError):  # result storage keeps only its message
+            report = RunReport.model_validate_json((self.output / "report.json").read_text())
+        else:
+            report = result
         items = {item.id: item for item in report.items}
         if sorted(items) != sorted(row["id"] for row in self.manifest) or len(items) != len(
             report.items

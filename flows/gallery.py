@@ -1,4 +1,4 @@
-"""The run's gallery page, written beside its videos when the run ends."""
+"""The run's report and gallery page, written beside its videos when the run ends."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ __all__ = ["publish_gallery"]
 async def publish_gallery(
     report: RunReport, logger: logging.Logger | logging.LoggerAdapter
 ) -> str | None:
-    """Write `<output>/index.html` for `report`; a failure is a warning, never the run's."""
+    """Write `<output>/report.json` and `<output>/index.html` for `report`; a failure is a
+    warning, never the run's."""
     if not report.output:  # no row got as far as a file (a chunked run that lost them all)
         return None
     try:

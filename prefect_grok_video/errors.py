@@ -262,6 +262,8 @@ class RunFailedError(GrokVideoError):
     `ItemResult` for `extend_video`), so nothing about the run is lost to the caller.
     """
 
-    def __init__(self, message: str, *, result: object, **context) -> None:
+    def __init__(self, message: str, *, result: object = None, **context) -> None:
+        # `result` is None when the error was read back from result storage, which keeps only
+        # its message: the run's report is then `<output>/report.json` (and its artifacts).
         super().__init__(message, **context)
         self.result = result

@@ -10,6 +10,7 @@ a reason; it never fails its row.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,15 +35,20 @@ class PosterError(Exception):
 
 @dataclass(frozen=True)
 class Poster:
-    """A video's poster frames: the strip on disk and each frame's JPEG bytes."""
+    """A video's poster frames: where the strip was written, and each frame (encoded as its
+    own JPEG only when asked for: a run shows the frames of a bounded number of rows)."""
 
     #: Where the strip was written (a path or a storage URL).
     path: str
-    #: JPEG bytes of the first, middle and last frames (the same frame twice for a one-frame
-    #: video).
-    frames: tuple[bytes, ...]
+    #: The first, middle and last frames, scaled (yuvj420p `av.VideoFrame`s).
+    scaled: tuple[Any, ...]
     width: int
     height: int
+
+    @functools.cached_property
+    def frames(self) -> tuple[bytes, ...]:
+        """JPEG bytes of the first, middle and last frames."""
+        return tuple(_jpeg(frame) for frame in self.scaled)
 
     @property
     def middle(self) -> bytes:
@@ -75,10 +81,9 @@ def make_poster(video: str | os.PathLike[str], destination: str | os.PathLike[st
         raise PosterError(f"the video could not be decoded: {exc}") from None
     first = frames[0]
     height = max(2, round(width * first.height / first.width / 2) * 2)
-    scaled = [f.reformat(width=width, height=height, format="yuvj420p") for f in frames]
-    jpegs = tuple(_jpeg(frame) for frame in scaled)
-    _write(target, _jpeg(_side_by_side(scaled, width, height)))
-    return Poster(path=target, frames=jpegs, width=width, height=height)
+    scaled = tuple(f.reformat(width=width, height=height, format="yuvj420p") for f in frames)
+    _write(target, _jpeg(_side_by_side(list(scaled), width, height)))
+    return Poster(path=target, scaled=scaled, width=width, height=height)
 
 
 def read_poster(strip: str | os.PathLike[str], *, frames: int = 3) -> Poster:
@@ -94,9 +99,8 @@ def read_poster(strip: str | os.PathLike[str], *, frames: int = 3) -> Poster:
     except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
         raise PosterError(f"the poster could not be read: {exc}") from None
     width = whole.width // frames
-    parts = [_crop(whole, slot * width, width) for slot in range(frames)]
-    return Poster(path=source, frames=tuple(_jpeg(part) for part in parts), width=width,
-                  height=whole.height)  # fmt: skip
+    parts = tuple(_crop(whole, slot * width, width) for slot in range(frames))
+    return Poster(path=source, scaled=parts, width=width, height=whole.height)
 
 
 def _decode(source: object) -> list[Any]:

@@ -65,7 +65,8 @@ INSTALL = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y",
 VIEWPORT = {"width": 1400, "height": 900}
 MATERIALIZED = "prefect.asset.materialization.succeeded"
 EVENT = ".workspace-events-timeline-content"  # an event in the Event Feed
-SCREENSHOTS = {"run": "ui-flow-run.png", "lineage": "ui-materializations.png"}
+SCREENSHOTS = {"run": "ui-flow-run.png", "lineage": "ui-materializations.png",
+               "sheet": "ui-contact-sheet.png", "gallery": "gallery.png"}  # fmt: skip
 
 
 def ensure_chromium() -> float:
@@ -221,4 +222,8 @@ def capture(
     succeeded = sum(item["status"] == "succeeded" for item in report["items"])
     materialized = show_materializations(page, ui_url, succeeded)
     _screenshot(page, folder / SCREENSHOTS["lineage"], page.locator(EVENT))
+    summary = open_artifact(page, cards["grok-video-summary"])
+    _screenshot(page, folder / SCREENSHOTS["sheet"], summary.locator("img"))
+    page.goto((Path(report["output"]) / "index.html").as_uri())
+    _screenshot(page, folder / SCREENSHOTS["gallery"], page.locator(".card"))
     return cards, materialized

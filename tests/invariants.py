@@ -146,9 +146,10 @@ def check_run(
     present = sorted(p.name for p in output.iterdir()) if output.exists() else []
     videos = [name for name in present if name.endswith(".mp4")]
     assert videos == sorted(f"{row_id}.mp4" for row_id in succeeded), present
-    # beside them only their posters (a video that does not decode has none) and the gallery
+    # beside them only their posters (a video that does not decode has none), the report
+    # and the gallery
     others = set(present) - set(videos) - {f"{row_id}.jpg" for row_id in succeeded}
-    assert others <= {"index.html"}, present
+    assert others <= {"index.html", "report.json"}, present
     for row_id, item in succeeded.items():
         data = (output / f"{row_id}.mp4").read_bytes()
         assert len(data) == _field(item, "size"), f"{row_id}: size differs from the report"

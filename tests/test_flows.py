@@ -119,8 +119,8 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
 
     files = sorted(p.name for p in output.iterdir())
     # each video with its poster beside it, and the gallery page
-    assert files == ["index.html", "local.jpg", "local.mp4", "retried.jpg", "retried.mp4",
-                     "url.jpg", "url.mp4"]  # fmt: skip
+    assert files == ["index.html", "local.jpg", "local.mp4", "report.json", "retried.jpg",
+                     "retried.mp4", "url.jpg", "url.mp4"]  # fmt: skip
     for name in ("local", "url", "retried"):
         item = items[name]
         data = Path(item.output).read_bytes()
@@ -129,6 +129,14 @@ async def test_mixed_manifest_gives_exactly_the_expected_report_files_and_artifa
 
     async with get_client() as client:
         flow_run_id = state.state_details.flow_run_id
+        # Another process reads the failed run's result back (a deployment's caller, a
+        # downstream flow): a RunFailedError saying what failed; the whole report is beside
+        # the videos (result storage keeps only the error's message)
+        stored = await (await client.read_flow_run(flow_run_id)).state.aresult(
+            raise_on_failure=False
+        )
+        assert isinstance(stored, RunFailedError) and str(stored) == state.message
+        assert RunReport.model_validate_json((output / "report.json").read_text()) == report
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
@@ -257,9 +265,10 @@ async def test_outputs_to_a_storage_url(emulator, tmp_path):
     assert item.output == "memory://grok-out/run1/m.mp4"
     fs = fsspec.filesystem("memory")
     assert fs.size("/grok-out/run1/m.mp4") == item.size
-    # the poster and the gallery page go to the bucket too
+    # the poster, the report and the gallery page go to the bucket too
     assert sorted(fs.ls("/grok-out/run1", detail=False)) == [
-        "/grok-out/run1/index.html", "/grok-out/run1/m.jpg", "/grok-out/run1/m.mp4"]  # fmt: skip
+        "/grok-out/run1/index.html", "/grok-out/run1/m.jpg", "/grok-out/run1/m.mp4",
+        "/grok-out/run1/report.json"]  # fmt: skip
     assert item.thumbnail == "memory://grok-out/run1/m.jpg"
 
 
