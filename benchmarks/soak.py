@@ -192,6 +192,13 @@ class Platform:
                 return name
         return None
 
+    def worker_that_started(self, flow_run_name: str) -> str | None:
+        """The worker that started flow run `flow_run_name`'s process (from its log)."""
+        for name in self.workers:
+            if f"Flow run '{flow_run_name}' submitted to infrastructure" in self.worker_log(name):
+                return name
+        return None
+
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker and every process under it (its flow runs), as a machine lost."""
         process = self.workers[name]
@@ -331,7 +338,9 @@ class Run:
 
         async def pending_elsewhere() -> bool:
             nonlocal parent_worker
-            parent_worker = parent_worker or platform.worker_of(self.parent_id)
+            # the worker that started the parent's process (another may have tried to take it
+            # and been refused a moment later, in a log line not yet written)
+            parent_worker = parent_worker or platform.worker_that_started(self.parent_name)
             if parent_worker is None:  # not in its worker's log yet: no victim is safe
                 return False
             for run in await self.chunk_runs():
