@@ -293,3 +293,43 @@ async def test_a_slow_step_before_sending_never_lets_the_next_submission_overtak
         ids = await asyncio.gather(*(one(n) for n in range(12)))
     assert len(set(ids)) == 12
     assert emulator.state.bucket_refused == 0
+
+
+async def test_a_submission_held_up_on_its_way_never_leaves_with_the_next(emulator_factory):
+    """A request held up after its admission (a new connection to open to a busy service, a
+    busy process) would reach the service together with the next one, admitted an interval
+    later: departures are spaced at the wire too, so a strict limit refuses nothing."""
+    import httpx
+
+    from prefect_grok_video.flows.gate import SubmitGate
+    from prefect_grok_video.operations import JobRequest
+
+    rate = 10.0
+    emulator = emulator_factory(submit_rate=rate, submit_burst=1, submit_tolerance=0.02)
+    gate = SubmitGate(rate, limit_name=None)
+
+    class HeldUp(httpx.AsyncBaseTransport):  # every third request takes 150 ms to get going
+        def __init__(self) -> None:
+            self.inner, self.count = httpx.AsyncHTTPTransport(), 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.count += 1
+            if self.count % 3 == 1:
+                await asyncio.sleep(0.15)
+            return await self.inner.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    async with AsyncGrokVideoClient(
+        emulator.api_key, base_url=emulator.base_url, retry=RetryPolicy(max_attempts=1),
+        pace=gate.admit, depart=gate.depart, transport=HeldUp(),
+    ) as client:  # fmt: skip
+
+        async def one(n: int) -> str:
+            request = JobRequest("generate", f"row {n}", client.model, duration=2)
+            return await client.submit(request)
+
+        ids = await asyncio.gather(*(one(n) for n in range(9)))
+    assert len(set(ids)) == 9
+    assert emulator.state.bucket_refused == 0
