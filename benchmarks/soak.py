@@ -503,8 +503,11 @@ class Run:
 
         succeeded = [item for item in report.items if item.status == "succeeded"]
         present = sorted(p.name for p in self.output.iterdir()) if self.output.exists() else []
-        if present != sorted(f"{item.id}.mp4" for item in succeeded):
-            extra = set(present) - {f"{i.id}.mp4" for i in succeeded}
+        # each succeeded row's video and poster, the report and the gallery, nothing else
+        expected = {"report.json", "index.html"}
+        expected |= {f"{i.id}.{kind}" for i in succeeded for kind in ("mp4", "jpg")}
+        if set(present) != expected:
+            extra = set(present) ^ expected
             failures.append(f"the output folder differs from the succeeded rows: "
                             f"{sorted(extra)[:5]}")  # fmt: skip
         for item in succeeded:
