@@ -18,8 +18,6 @@ is that job's output: a chain's real input length is checked.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -529,28 +527,6 @@ def create_app(
         Route(f"{API_PREFIX}/_emulator/reset", reset, methods=["POST"]),
         Route("/files/{request_id}.mp4", download, methods=["GET", "HEAD"]),
     ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        watch = asyncio.ensure_future(watch_stalls())
-        try:
-            yield
-        finally:
-            watch.cancel()
-
-    async def watch_stalls() -> None:
-        """Note each time this server's loop is held up past a few ms (its CPU taken by other
-        processes, or by work of its own): a rate refusal right after one may be the server
-        seeing queued requests late, not a client sending them early."""
-        tick = 0.005
-        while True:
-            began = state.clock()
-            await asyncio.sleep(tick)
-            late = state.clock() - began - tick
-            if late > tick:
-                state.note_stall(state.clock(), late)
-
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
-                    lifespan=lifespan)  # fmt: skip
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.emulator = state
     return app

@@ -9,7 +9,7 @@ import hashlib
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,10 +17,6 @@ from typing import Any
 from prefect_grok_video.emulator.config import EmulatorConfig
 from prefect_grok_video.emulator.jobs import Job
 from prefect_grok_video.operations import limits_for
-
-#: Seconds before a rate refusal in which a stall of the server's own loop is taken into
-#: account (a stall explains a refusal that follows within it).
-STALL_WINDOW = 0.5
 
 __all__ = ["EmulatorState", "SubmissionRecord"]
 
@@ -87,8 +83,6 @@ class EmulatorState:
             self._rate_limited = 0
             self._bucket_refused = 0
             self._bucket_refusals: list[dict[str, Any]] = []
-            #: (clock, seconds) of each stall of the server's own loop past a few ms.
-            self._stalls: deque[tuple[float, float]] = deque(maxlen=100_000)
             self._server_errors = 0
             self._drops = 0
             self._slow = 0
@@ -149,20 +143,10 @@ class EmulatorState:
                 return None
             self._bucket_refused += 1
             early = (1 - self._tokens) / config.submit_rate
-            stalled = max((lag for at, lag in self._stalls if now - at <= STALL_WINDOW),
-                          default=0.0)  # fmt: skip
-            self._bucket_refusals.append({
-                "at": time.time(), "early_by": round(early, 4), "prompt": prompt()[:80],
-                # this server's own loop stalled this long just before: requests that queued
-                # meanwhile are seen closer together than they were sent
-                "server_stalled": round(stalled, 4),
-            })  # fmt: skip
+            self._bucket_refusals.append(
+                {"at": time.time(), "early_by": round(early, 4), "prompt": prompt()[:80]}
+            )
             return early
-
-    def note_stall(self, now: float, seconds: float) -> None:
-        """The server's loop was held up `seconds` until `now` (see `take_token`)."""
-        with self._lock:
-            self._stalls.append((now, seconds))
 
     # -- bookkeeping --------------------------------------------------------------------------
 
