@@ -630,8 +630,10 @@ def test_downloads_stay_under_the_output_root(runs: Runs) -> None:
     """A row whose id would escape the output folder is invalid, and nothing lands outside."""
     for name, (before, after) in runs.listings.items():
         assert before == set(), name
-        videos = {f"videos/{id}.mp4" for id, status in EXPECTED.items() if status == "succeeded"}
-        assert after == {"videos", *videos}, name
+        succeeded = [id for id, status in EXPECTED.items() if status == "succeeded"]
+        # each video with its poster, and the run's report and gallery: all in the folder
+        files = {f"videos/{id}.{kind}" for id in succeeded for kind in ("mp4", "jpg")}
+        assert after == {"videos", "videos/index.html", "videos/report.json", *files}, name
         escape = next(i for i in runs.reports[name]["items"] if i["id"] == "../evil")
         assert escape["status"] == "invalid" and escape["error"]["field"] == "id"
         assert escape["request_id"] is None and escape["attempts"] == 0
