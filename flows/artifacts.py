@@ -48,7 +48,7 @@ MAX_VIDEO_ARTIFACTS = 50
 #: Videos drawn in the summary's contact sheet (about 3 KB each); past that, a count.
 CONTACT_SHEET_ROWS = 48
 #: Pictures per line of the contact sheet.
-_SHEET_COLUMNS = 4
+_SHEET_COLUMNS = 3
 
 
 def artifact_key(prefix: str, *parts: str) -> str:
@@ -129,7 +129,7 @@ class ContactSheet:
             return []
         cells = [
             f'<img src="{data_url(jpeg)}" width="160" alt="{_cell(row_id)}"><br>'
-            f"**{_cell(row_id)}**<br>{_cell(_short(prompt))}"
+            f"**{_cell(row_id)}**<br>{_cell(_short(prompt, 40))}"
             for row_id, prompt, jpeg in self.entries
         ]
         lines = ["", "## Contact sheet", "", "|" + " |" * _SHEET_COLUMNS,
