@@ -741,7 +741,7 @@ async def _extend(
             logger=logger,
             outage_seconds=outage_seconds,
         ) as gate,  # fmt: skip
-        credentials.get_client(pace=gate.admit, depart=gate.depart) as client,
+        credentials.get_client(pace=gate.admit) as client,
     ):
         run = _Run(
             options, credentials=credentials, gate=gate, manifest=checked, progress=progress,

@@ -90,9 +90,6 @@ class SubmitGate:
         #: When this run's last submission went (None before the first).
         self._last_sent: float | None = None
         self._turn = asyncio.Lock()
-        self._departing = asyncio.Lock()
-        #: When this run's last submission went on the wire (`depart`).
-        self._departed: float | None = None
         self._ready = limit_name is None
         self._closed = False
         self._preparing: asyncio.Future[None] | None = None
@@ -162,16 +159,6 @@ class SubmitGate:
             finally:
                 self._pacer.space_from_now()
                 self._last_sent = self._clock()
-
-    async def depart(self) -> None:
-        """Wait, right before an admitted submission goes on the wire, until one interval has
-        passed since the last one went: a loop that stalled after admitting it (a busy
-        process) would otherwise send it together with the next, admitted meanwhile."""
-        async with self._departing:
-            now = self._clock()
-            if self._departed is not None and now < self._departed + self._pacer.interval:
-                await self._sleep(self._departed + self._pacer.interval - now)
-            self._departed = self._clock()
 
     async def wait(self) -> None:
         """Wait until one more submission may be sent at once (`admit` with nothing to do)."""

@@ -96,8 +96,7 @@ async def _client_for(
         return
     credentials = credentials or GrokVideoCredentials.from_settings()  # the environment, once
     # On its own, a task still keeps to the service's documented 1 submission per second.
-    gate = SubmitGate(1.0, limit_name=None)
-    async with credentials.get_client(pace=gate.admit, depart=gate.depart) as client:
+    async with credentials.get_client(pace=SubmitGate(1.0, limit_name=None).admit) as client:
         yield client
 
 

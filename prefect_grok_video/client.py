@@ -87,7 +87,6 @@ class AsyncGrokVideoClient:
         transport: httpx.AsyncBaseTransport | None = None,
         logger: Logger | None = None,
         pace: Callable[[], AbstractAsyncContextManager[object]] | None = None,
-        depart: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key or "")
         if not key.get_secret_value().strip():
@@ -110,10 +109,6 @@ class AsyncGrokVideoClient:
         #: `before_send` included: a rate limiter placed as late as possible, so that
         #: submissions reach the service as evenly spaced as they leave it.
         self.pace = pace
-        #: Awaited as each submit attempt's request goes on the wire (its connection open,
-        #: its headers about to be written), after `pace`: a request held up on its way (a new
-        #: connection to open, a busy process) must not leave together with the next one.
-        self.depart = depart
         #: Latencies of the jobs this client saw finish: they pace the polls of the next ones.
         self._latencies = LatencyHistory()
         self._http = httpx.AsyncClient(
@@ -374,11 +369,6 @@ class AsyncGrokVideoClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _departing(self, event: str, info: dict[str, object]) -> None:
-        """httpcore's trace of a submit request: `depart` as its headers are written."""
-        if event.endswith("send_request_headers.started") and self.depart is not None:
-            await self.depart()
-
     def _auth_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}", **(extra or {})}
 
@@ -400,8 +390,6 @@ class AsyncGrokVideoClient:
             async with self.pace() if operation == "submit" and self.pace else nullcontext():
                 if before_send is not None:
                     await before_send()
-            if operation == "submit" and self.depart is not None:
-                request.extensions["trace"] = self._departing
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
