@@ -59,6 +59,7 @@ from prefect_grok_video.flows.gallery import publish_gallery
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.quiet import routine_task_ends_dropped
+from prefect_grok_video.flows.results import ModelJSONSerializer
 from prefect_grok_video.flows.supervision import SupervisionSettings
 from prefect_grok_video.flows.task_run_memory import TaskRunMemory
 from prefect_grok_video.flows.tasks import (
@@ -819,7 +820,7 @@ MaxCost = Annotated[float | None, Field(gt=0)]
     name="extend-videos",
     description="Extend every video of a manifest with Grok and download the results.",
     persist_result=True,
-    result_serializer="json",
+    result_serializer=ModelJSONSerializer(),
 )
 async def extend_videos(
     manifest: str | list[ManifestRow],

@@ -283,16 +283,9 @@ def _check_options(options: dict[str, Any]) -> None:
 
 
 def _write_report(report: Any, destination: str) -> None:
-    import fsspec
+    from prefect_grok_video.outputs import write_whole
 
-    text = report.model_dump_json(indent=2)
-    if "://" in destination:
-        with fsspec.open(destination, "w", encoding="utf-8") as f:
-            f.write(text)
-        return
-    path = Path(destination).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    write_whole(destination, report.json_bytes(), b"\n")
 
 
 def _execute(

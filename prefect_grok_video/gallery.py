@@ -12,9 +12,8 @@ import html
 import os
 from pathlib import Path
 
-import fsspec
-
 from prefect_grok_video.inputs import is_storage_url
+from prefect_grok_video.outputs import write_whole
 from prefect_grok_video.report import NEXT_STEPS, ItemResult, RunReport
 
 __all__ = ["GALLERY_NAME", "REPORT_NAME", "gallery_html", "write_gallery"]
@@ -107,20 +106,5 @@ def write_gallery(report: RunReport, folder: str | os.PathLike[str] | None = Non
     """Write `report` as `report.json` and its gallery as `index.html` in `folder` (default:
     the report's output folder, a path or a storage URL); returns the gallery's location."""
     root = os.fspath(folder if folder is not None else report.output).rstrip("/")
-    _write_text(root, REPORT_NAME, report.model_dump_json(indent=2) + "\n")
-    return _write_text(root, GALLERY_NAME, gallery_html(report))
-
-
-def _write_text(root: str, name: str, text: str) -> str:
-    """`text` as the file `name` in folder `root`, whole or not at all; its location."""
-    if is_storage_url(root):
-        target = f"{root}/{name}"
-        with fsspec.open(target, "w", encoding="utf-8") as file:  # a bucket's object appears whole
-            file.write(text)
-        return target
-    path = Path(root) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{name}.{os.getpid()}.part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
-    return str(path)
+    write_whole(f"{root}/{REPORT_NAME}", report.json_bytes(), b"\n")
+    return write_whole(f"{root}/{GALLERY_NAME}", gallery_html(report).encode())

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import fsspec
 
 from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.models import DownloadResult
 
-__all__ = ["OutputFolder", "intact", "local_path"]
+__all__ = ["OutputFolder", "intact", "local_path", "write_whole"]
 
 
 def local_path(location: str | os.PathLike[str]) -> Path:
@@ -22,6 +24,34 @@ def local_path(location: str | os.PathLike[str]) -> Path:
     if text[:7].lower() == "file://":
         text = fsspec.core.strip_protocol(text)
     return Path(text).expanduser().absolute()
+
+
+def write_whole(target: str, *parts: bytes | Iterable[bytes]) -> str:
+    """Write `parts` one after another as the file `target` (a path, a `file://` URL or a
+    storage URL), whole or not at all: a local file is written beside it and renamed, a
+    bucket's object appears whole. Parts are written as they are, never joined in memory."""
+    if is_storage_url(target):
+        with fsspec.open(target, "wb") as file:
+            _write_parts(file, parts)
+        return target
+    path = local_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(partial, "wb") as file:
+            _write_parts(file, parts)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return str(path)
+
+
+def _write_parts(file: BinaryIO, parts: tuple[bytes | Iterable[bytes], ...]) -> None:
+    for part in parts:
+        if isinstance(part, bytes):
+            file.write(part)
+        else:
+            file.writelines(part)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import functools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import fsspec
 
 from prefect_grok_video.inputs import is_storage_url
+from prefect_grok_video.outputs import write_whole
 
 __all__ = ["POSTER_WIDTH", "Poster", "PosterError", "data_url", "make_poster", "read_poster"]
 
@@ -82,7 +82,7 @@ def make_poster(video: str | os.PathLike[str], destination: str | os.PathLike[st
     first = frames[0]
     height = max(2, round(width * first.height / first.width / 2) * 2)
     scaled = tuple(f.reformat(width=width, height=height, format="yuvj420p") for f in frames)
-    _write(target, _jpeg(_side_by_side(list(scaled), width, height)))
+    write_whole(target, _jpeg(_side_by_side(list(scaled), width, height)))
     return Poster(path=target, scaled=scaled, width=width, height=height)
 
 
@@ -114,17 +114,6 @@ def _decode(source: object) -> list[Any]:
     if not frames:
         raise PosterError("the video has no frame that decodes")
     return frames
-
-
-def _write(target: str, content: bytes) -> None:
-    if is_storage_url(target):
-        with fsspec.open(target, "wb") as file:  # a bucket's object appears whole
-            file.write(content)
-        return
-    path = Path(target)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(content)
-    partial.replace(path)
 
 
 def _three_frames(container: Any) -> list[Any]:

@@ -125,6 +125,11 @@ class RunReport(BaseModel):
         default=None, description="Why the run stopped submitting before the end (a spend cap)."
     )
 
+    def json_bytes(self, indent: int | None = 2) -> bytes:
+        """The report as UTF-8 JSON, made in one pass: at 10,000 rows it is about 12 MB, and
+        the run's end should not hold it twice."""
+        return self.__pydantic_serializer__.to_json(self, indent=indent)
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def totals(self) -> dict[str, int]:

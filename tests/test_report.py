@@ -1,11 +1,19 @@
-"""The run report's models: what a run holds per row in memory, and that sharing it changes
-nothing a user sees."""
+"""The run report's models: what a run holds per row in memory, that sharing it changes
+nothing a user sees, and how the report is kept: in result storage and as a file."""
 
 from __future__ import annotations
 
+import json
 import tracemalloc
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
+import pytest
+from prefect.serializers import JSONSerializer, Serializer
+
+from prefect_grok_video.flows.results import ModelJSONSerializer
+from prefect_grok_video.outputs import write_whole
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 
 
@@ -52,3 +60,54 @@ def test_a_report_of_shared_results_round_trips():
                        started_at=now, finished_at=now)  # fmt: skip
     assert RunReport.model_validate_json(report.model_dump_json()) == report
     assert report.totals["succeeded"] == 2
+
+
+def _report(rows: int) -> RunReport:
+    now = datetime.now(timezone.utc)
+    items = [_item(number) for number in range(rows)]
+    return RunReport(manifest="m.csv", output="/videos", items=items, started_at=now,
+                     finished_at=now)  # fmt: skip
+
+
+def _peak_while(call: Callable[[], object]) -> int:
+    """Bytes allocated at the peak of `call`, above what was held before it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_report_kept_in_result_storage_reads_back_and_reads_prefects_own_json():
+    report, ours = _report(3), ModelJSONSerializer()
+    written = ours.dumps(report)
+    assert json.loads(written) == json.loads(JSONSerializer().dumps(report))
+    assert Serializer(type=ours.type).loads(written) == report
+    assert ours.loads(JSONSerializer().dumps(report)) == report
+    assert ours.loads(ours.dumps({"rows": [1, 2]})) == {"rows": [1, 2]}
+
+
+def test_keeping_a_big_report_in_result_storage_never_builds_it_as_a_dict():
+    """Prefect's JSON serializer turns the report into a dict first (about 3 KB a row)."""
+    report = _report(2000)
+    ours = _peak_while(lambda: ModelJSONSerializer().dumps(report)) / 2000
+    prefects = _peak_while(lambda: JSONSerializer().dumps(report)) / 2000
+    assert ours < 2500 and ours < prefects / 2, (ours, prefects)
+
+
+def test_a_file_written_whole_is_never_left_half_written(tmp_path: Path):
+    target = tmp_path / "report.json"
+    target.write_bytes(b"the old report")
+
+    def parts() -> Iterator[bytes]:
+        yield b'{"items": ['
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_whole(str(target), parts())
+    assert target.read_bytes() == b"the old report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    assert write_whole(str(target), b"new", [b" and ", b"whole"]) == str(target)
+    assert target.read_bytes() == b"new and whole"
