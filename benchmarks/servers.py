@@ -116,7 +116,8 @@ class Emulator:
     """`grok-video emulator` in its own process (so it never shares a core's GIL with a run)."""
 
     def __init__(self, workdir: Path, *args: str, api_key: str = "emulator-key") -> None:
-        command = [str(BIN / "grok-video"), "emulator", "--port", "0", *args]
+        # Flat results: drawing them would take the CPU a run is measured on.
+        command = [str(BIN / "grok-video"), "emulator", "--port", "0", "--pictures", "flat", *args]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

@@ -257,7 +257,8 @@ class _Run:
                 task.cancel()
             await asyncio.gather(*going, return_exceptions=True)
             raise
-        return [ItemResult.model_validate_json(result) for result in results]
+        # Each result's JSON is let go as it is read back: the two never all coexist.
+        return [ItemResult.model_validate_json(results.pop()) for _ in range(len(results))]
 
     async def stop(self) -> None:
         """Wind down a run that failed or was cancelled without paying twice later.

@@ -107,6 +107,11 @@ def _add_emulator(subparsers: argparse._SubParsersAction) -> None:
         "--no-rate-limit", action="store_true", help="accept submissions at any rate"
     )
     parser.add_argument(
+        "--pictures", choices=("drawn", "flat"), default=None,
+        help="results drawn to look like what was asked (default), or flat grey frames made "
+        "without an encoder, for load tests",
+    )  # fmt: skip
+    parser.add_argument(
         "--fractional-retry-after",
         action="store_true",
         default=None,
@@ -139,6 +144,8 @@ def _emulator_config(args: argparse.Namespace) -> Any:
         changes["fractional_retry_after"] = True
     if args.no_rate_limit:
         changes["submit_rate"] = None
+    if args.pictures:
+        changes["pictures"] = args.pictures
     changes.update(dict(args.knobs))
     return config.replace(**changes) if changes else config
 

@@ -1,7 +1,7 @@
 """Emulator fixtures: a real HTTP emulator of the Grok video API on 127.0.0.1, fresh per test.
 
 - `emulator`: a started `EmulatorServer` with test-friendly knobs (`TEST_KNOBS`: 0.2 s latency,
-  no submit rate limit); everything else as the real service.
+  no submit rate limit, flat pictures); everything else as the real service.
 - `emulator_factory(config=None, **knobs)`: start more servers. With an `EmulatorConfig` it is
   used as given; otherwise `knobs` override `TEST_KNOBS` (pass `submit_rate=1.0` to get the
   real rate limit back). Every server is stopped at the end of the test.
@@ -58,7 +58,8 @@ __all__ = [
 ]
 
 #: Knobs of the `emulator` fixture: quick jobs, no rate limit.
-TEST_KNOBS: dict[str, Any] = {"latency": 0.2, "submit_rate": None}
+#: Results are flat frames (no encoder) but where a test asks for `pictures="drawn"`.
+TEST_KNOBS: dict[str, Any] = {"latency": 0.2, "submit_rate": None, "pictures": "flat"}
 #: Polls that fit jobs of 0.2 s: the first after 0.05 s, none more than 0.2 s apart.
 FAST_POLL = PollPolicy(first_poll=0.05, min_interval=0.02, max_interval=0.2)
 #: Tiny backoffs (a client that ignored `Retry-After` would spend its attempts in ~0.2 s), and

@@ -32,6 +32,7 @@ from prefect_grok_video.emulator import (
     create_app,
 )
 from prefect_grok_video.emulator.app import retry_after_value
+from prefect_grok_video.emulator.jobs import DRAWN_SIZE
 from prefect_grok_video.emulator.mp4gen import flat_gop, load_gop, make_mp4
 from prefect_grok_video.errors import PreflightError
 from prefect_grok_video.mp4 import preflight, probe
@@ -703,7 +704,7 @@ def test_edit_keeps_the_input_length_and_size(client: httpx.Client) -> None:
     assert by_data["video"]["duration"] == 2.5 and by_url["video"]["duration"] == 5
     assert decode(data) == (pytest.approx(2.5, abs=0.1), 25)
     assert probe(io.BytesIO(data)).width == 64  # the input's 64x64
-    assert frame_size_of(client, by_url["video"]["url"]) == (160, 90, 5)  # size unknown: default
+    assert frame_size_of(client, by_url["video"]["url"]) == (*DRAWN_SIZE, 5)  # size unknown
     assert by_data["usage"] == {"cost_in_usd_ticks": round(2.5 * 0.05 / 1e-10)}
 
 

@@ -27,6 +27,7 @@ import math
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -334,7 +335,9 @@ def create_app(
             if known is not None:
                 return within_input_length(known, limits)
         resolve: Callable[..., ResolvedInput] = resolve_input if name == "video" else resolve_image
-        args = (value, state.config.assumed_input_seconds) if name == "video" else (value,)
+        config = state.config
+        keep = config.max_drawn_input_bytes if config.pictures == "drawn" else 0
+        args = (value, config.assumed_input_seconds, keep) if name == "video" else (value, keep)
         if len(value) > _THREAD_DECODE_CHARS:
             resolved = await anyio.to_thread.run_sync(resolve, *args)
         else:
@@ -356,7 +359,9 @@ def create_app(
                 video, problem=f"Invalid video: the video URL cannot be fetched ({refusal[2]})"
             )
         assert job is not None
-        return ResolvedInput(video, job.output_seconds, job.size)
+        return ResolvedInput(
+            video, job.output_seconds, job.size, content=partial(job.mp4, state.config.pictures)
+        )
 
     def plan_job(
         limits: Limits, model: str, payload: dict[str, Any], resolved: ResolvedInput, now: float
@@ -432,6 +437,7 @@ def create_app(
             action=limits.action,
             size=size,
             fields={k: v for k, v in payload.items() if k not in ("video", "image")},
+            source=resolved.content if config.pictures == "drawn" and output else None,
             media={
                 name: "string" if isinstance(payload[name], str) else "object"
                 for name in ("video", "image")
@@ -476,7 +482,7 @@ def create_app(
         if refusal is not None:
             return error(*refusal)
         assert job is not None
-        data = job.mp4()
+        data = await anyio.to_thread.run_sync(job.mp4, state.config.pictures)
         if request.method == "GET":
             state.count_download(job.request_id)
         headers = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -120,6 +120,18 @@ class EmulatorConfig(BaseModel):
         default=0.0,
         ge=0,
         description="Seconds a result download takes, sent in slices (0: at once).",
+    )
+    pictures: Literal["drawn", "flat"] = Field(
+        default="drawn",
+        description="What results show: 'drawn' looks like what was asked (the input's frames "
+        "recoloured or extended, a still or a seeded sky, the prompt written in; about 0.1 s "
+        "of CPU a second of video, made in a thread on first download); 'flat' is grey frames "
+        "written without an encoder (for load tests: thousands of results a second).",
+    )
+    max_drawn_input_bytes: int = Field(
+        default=32 * 1024**2,
+        ge=0,
+        description="Inputs larger than this are not kept to draw from (a drawn sky instead).",
     )
 
     @field_validator("models")

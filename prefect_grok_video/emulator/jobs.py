@@ -9,12 +9,14 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect_grok_video.emulator.mp4gen import make_mp4
 from prefect_grok_video.errors import PreflightError
 from prefect_grok_video.images import probe_image
 from prefect_grok_video.mp4 import check_length, preflight
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 USD_PER_TICK = 1e-10
+#: Frame size of a drawn result whose input's size is unknown (a URL the emulator never reads).
+DRAWN_SIZE = (640, 360)
+logger = logging.getLogger("prefect_grok_video.emulator")
 #: Edits and extensions keep the input's frame size up to 720p (API.md, section 1).
 MAX_OUTPUT_SHORT_SIDE = 720
 _FILE_ID = re.compile(r"file[-_][A-Za-z0-9_-]+")
@@ -110,6 +115,8 @@ class ResolvedInput:
     seconds: float | None = None
     size: tuple[int, int] | None = None
     problem: str | None = None
+    #: Its bytes when the emulator has them (a data URL, one of its own results), to draw from.
+    content: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -158,32 +165,37 @@ def _inline(
         return _refused(key, what, error)
 
 
-def resolve_input(video: str, assumed_seconds: float) -> ResolvedInput:
+def resolve_input(video: str, assumed_seconds: float, keep_bytes: int = 0) -> ResolvedInput:
     """Classify and check `video` without network (data URLs are decoded and probed as MP4s;
     URLs and file ids are assumed to last `assumed_seconds`); its length is checked apart, by
-    `within_input_length`, against the operation's limits."""
+    `within_input_length`, against the operation's limits. A decoded clip of up to
+    `keep_bytes` is kept as its `content`."""
     if video.startswith(("http://", "https://")) or _FILE_ID.fullmatch(video):
         return ResolvedInput(video, assumed_seconds)
 
     def check(key: str, data: bytes) -> ResolvedInput:
         info = preflight(io.BytesIO(data), len(data), (0.0, math.inf))
         size = (info.width, info.height) if info.width and info.height else None
-        return ResolvedInput(key, info.duration, size)
+        return ResolvedInput(key, info.duration, size, content=_kept(data, keep_bytes))
 
     return _inline(video, "video", "a public http(s) URL, a base64 data URL or a file id", check)
 
 
-def resolve_image(image: str) -> ResolvedInput:
+def resolve_image(image: str, keep_bytes: int = 0) -> ResolvedInput:
     """Classify and check a still without network: http(s) URLs pass unfetched; data URLs are
-    decoded and must be PNG or JPEG by their content."""
+    decoded and must be PNG or JPEG by their content (kept as `content` up to `keep_bytes`)."""
     if image.startswith(("http://", "https://")):
         return ResolvedInput(image)
 
     def check(key: str, data: bytes) -> ResolvedInput:
         probe_image(io.BytesIO(data))
-        return ResolvedInput(key)
+        return ResolvedInput(key, content=_kept(data, keep_bytes))
 
     return _inline(image, "image", "a public http(s) URL or a base64 data URL", check)
+
+
+def _kept(data: bytes, keep_bytes: int) -> Callable[[], bytes] | None:
+    return (lambda: data) if len(data) <= keep_bytes else None
 
 
 def within_input_length(video: ResolvedInput, limits: Limits) -> ResolvedInput:
@@ -309,6 +321,8 @@ class Job:
     fields: dict[str, Any] = field(default_factory=dict)
     #: How the video or image came: its field name -> "string" or "object".
     media: dict[str, str] = field(default_factory=dict)
+    #: The input clip (edit, extension) or still (generation) to draw the result from.
+    source: Callable[[], bytes] | None = field(default=None, repr=False)
     terminal_seen: bool = False
     expired_by_ttl: bool = False
     _mp4: bytes | None = field(default=None, repr=False)
@@ -362,13 +376,29 @@ class Job:
             "usage": {"cost_in_usd_ticks": self.cost_ticks},
         }
 
-    def mp4(self) -> bytes:
-        """The result video, made on first use and kept."""
-        from prefect_grok_video.emulator.mp4gen import make_mp4
-
+    def mp4(self, pictures: str = "flat") -> bytes:
+        """The result video, made on first use and kept: drawn from the prompt and the input
+        (`pictures="drawn"`, a thread's work) or flat grey frames written without an encoder."""
         if self._mp4 is None:
             assert self.output_seconds is not None
-            self._mp4 = make_mp4(
-                self.output_seconds, tag=f"request_id={self.request_id}", size=self.size
-            )
+            tag = f"request_id={self.request_id}"
+            self._mp4 = self._drawn(tag) if pictures == "drawn" else None
+            if self._mp4 is None:
+                self._mp4 = make_mp4(self.output_seconds, tag=tag, size=self.size)
+            self.source = None  # drawn from once; the input's bytes are not needed any more
         return self._mp4
+
+    def _drawn(self, tag: str) -> bytes | None:
+        from prefect_grok_video.emulator.pictures import draw_video
+
+        assert self.output_seconds is not None
+        try:
+            source = self.source() if self.source is not None else None
+            size = self.size or DRAWN_SIZE
+            return draw_video(
+                self.action, self.prompt, self.output_seconds, size, source=source, tag=tag
+            )
+        except Exception:  # never fail a download over its picture: flat frames instead
+            logger.warning("Could not draw %s; serving flat frames", self.request_id,
+                           exc_info=True)  # fmt: skip
+            return None
