@@ -151,7 +151,7 @@ class Platform:
         log("creating the work pool, the deployment and the zombie-run automation")
         self.prefect("work-pool", "create", "grok-video", "--type", "process", "--overwrite")
         self.prefect("--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml",
-                     "--name", "extend-videos")  # fmt: skip
+                     "--name", "make-videos")  # fmt: skip
         self.prefect("automation", "create", "--from-file", "deployments/automations.yaml")
 
     def start_worker(self) -> str:
@@ -416,7 +416,7 @@ class Run:
         platform.emulator.reset()  # its counters and ledger are this run's
         started = time.monotonic()
         out = platform.prefect(
-            "deployment", "run", "extend-videos/extend-videos",
+            "deployment", "run", "make-videos/make-videos",
             "--param", f"manifest={self.manifest_path}", "--param", f"output={self.output}",
             "--param", f"chunk_size={self.plan.chunk_size}",
             "--param", f"submit_rate={self.plan.rate}", "--param", "wait_timeout=600",

@@ -1,4 +1,4 @@
-"""An example downstream of `extend_videos`: a flow that takes one finished video.
+"""An example downstream of `make_videos`: a flow that takes one finished video.
 
 The `publish-video` deployment in `prefect.yaml` runs it, through its trigger, for every
 `grok-video.video.succeeded` event, with the video's path or URL, its row's id and its

@@ -1,11 +1,11 @@
-"""Serve `extend_videos` from this one process: no work pool, no worker.
+"""Serve `make_videos` from this one process: no work pool, no worker.
 
     python deployments/serve.py                                   # runs on demand
     python deployments/serve.py --cron "0 2 * * *"                # and every night at 02:00 UTC
     python deployments/serve.py --manifest s3://bucket/nightly.csv --output s3://bucket/out
 
-Runs are started from the Prefect UI (deployment `extend-videos/grok-video-served`, with its
-parameter form), with `prefect deployment run extend-videos/grok-video-served --param ...`, or
+Runs are started from the Prefect UI (deployment `make-videos/grok-video-served`, with its
+parameter form), with `prefect deployment run make-videos/grok-video-served --param ...`, or
 by the schedule; this process executes them until it is stopped (Ctrl-C). Credentials come from
 the `GROK_VIDEO_*` environment of this process unless a run names a credentials block.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from prefect import serve
 
-from prefect_grok_video.flows import extend_videos
+from prefect_grok_video.flows import make_videos
 
 NAME = "grok-video-served"
 
@@ -45,17 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         if value is not None
     }
-    deployment = extend_videos.to_deployment(
+    deployment = make_videos.to_deployment(
         name=args.name,
         cron=args.cron,
         parameters=defaults,
         tags=["grok-video", "served"],
-        description="Extend every clip of a manifest with Grok (served by deployments/serve.py).",
+        description="Generate, edit and extend the videos of a manifest with Grok (served by "
+        "deployments/serve.py).",
     )
     if args.check:
         deployment_id = deployment.apply()
         schedule = f", schedule {args.cron!r}" if args.cron else ""
-        print(f"registered extend-videos/{args.name} ({deployment_id}){schedule}")
+        print(f"registered make-videos/{args.name} ({deployment_id}){schedule}")
         return 0
     serve(deployment, limit=args.limit)
     return 0

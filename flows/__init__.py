@@ -10,7 +10,7 @@ from prefect_grok_video._lazy import lazy_exports
 from prefect_grok_video.flows.extend import (
     DEFAULT_OUTPUT,
     RunListener,
-    extend_videos,
+    make_videos,
     run_listener,
 )
 from prefect_grok_video.flows.tasks import (
@@ -35,9 +35,9 @@ __all__ = [
     "download_video",
     "edit_video",
     "extend_video",
-    "extend_videos",
     "finish_video",
     "generate_video",
+    "make_videos",
     "run_listener",
     "submit_edit",
     "submit_extension",
@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 __getattr__, __dir__ = lazy_exports(
-    globals(), dict.fromkeys(("edit_video", "extend_video", "generate_video"),
-                             "prefect_grok_video.flows.single"),
+    globals(),
+    {**dict.fromkeys(("edit_video", "extend_video", "generate_video"),
+                     "prefect_grok_video.flows.single"),
+     "extend_videos": "prefect_grok_video.flows.extend"},  # the old name of make_videos
 )  # fmt: skip

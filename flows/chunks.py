@@ -1,6 +1,6 @@
 """Scaling a manifest out: one flow run per chunk of rows, on any worker of the pool.
 
-When `extend_videos` runs from a deployment with `chunk_size` and the manifest has more rows,
+When `make_videos` runs from a deployment with `chunk_size` and the manifest has more rows,
 the run (the parent) starts one flow run of the same deployment per chunk, with the same
 parameters plus `rows="<first>-<last>"` (rows joined by `video: @<id>` always go to the same
 chunk, which may then list them as `"1-9,14"`), and waits for them. Each chunk validates and

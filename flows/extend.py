@@ -1,4 +1,5 @@
-"""The flows: `extend_videos` runs a whole manifest, `extend_video` one clip.
+"""The manifest flow, `make_videos` (generations, edits and extensions), and the run of rows
+under it that the one-video flows (`flows/single.py`) share.
 
 A run validates every row first (nothing is paid for an invalid row), then takes the valid rows
 concurrently on one event loop: each row is submitted (at most `submit_rate` per second, across
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -80,7 +82,7 @@ from prefect_grok_video.pricing import PriceList
 from prefect_grok_video.report import ItemError, ItemResult, ItemStatus, RunReport
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
 
-__all__ = ["DEFAULT_OUTPUT", "RunListener", "extend_videos", "run_listener"]
+__all__ = ["DEFAULT_OUTPUT", "RunListener", "make_videos", "run_listener"]
 
 #: How long a result URL stays valid after the job was submitted (API.md: 24 hours).
 URL_LIFETIME = timedelta(hours=24)
@@ -818,12 +820,12 @@ MaxCost = Annotated[float | None, Field(gt=0)]
 
 
 @flow(
-    name="extend-videos",
-    description="Extend every video of a manifest with Grok and download the results.",
+    name="make-videos",
+    description="Generate, edit and extend the videos of a manifest with Grok and download them.",
     persist_result=True,
     result_serializer=ModelJSONSerializer(),
 )
-async def extend_videos(
+async def make_videos(
     manifest: str | list[ManifestRow],
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
@@ -891,3 +893,17 @@ async def extend_videos(
         )  # fmt: skip
         report = await _extend(manifest, options, credentials)
     return _final(report, fail_on_item_error, report)
+
+
+def __getattr__(name: str) -> object:
+    """`extend_videos`, the name `make_videos` had in 0.1 (it runs every action, not only
+    extensions): it still works, deployments whose entrypoint names it too, with a warning."""
+    if name == "extend_videos":
+        warnings.warn(
+            "extend_videos is now make_videos (it generates, edits and extends); the old name "
+            "will be removed in 1.0",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return make_videos
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

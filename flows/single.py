@@ -1,5 +1,5 @@
 """The flows of one video: `generate_video`, `edit_video` and `extend_video`, each a one-row
-manifest run by the same code as `extend_videos` (in `prefect_grok_video.flows.extend`).
+manifest run by the same code as `make_videos` (in `prefect_grok_video.flows.extend`).
 
 A module of their own, imported on first use: building a flow's parameter schema costs
 Prefect a tenth of a second, which a command that runs a manifest need not pay.

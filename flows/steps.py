@@ -70,6 +70,6 @@ def fetch_project(
     raise RuntimeError(
         f"{problem} Set {REPOSITORY_VARIABLE} to the repository's URL and deploy again, from "
         f"the repository's root:\n\n    export {REPOSITORY_VARIABLE}=https://...\n"
-        "    prefect deploy --prefect-file deployments/prefect.yaml --name extend-videos\n\n"
+        "    prefect deploy --prefect-file deployments/prefect.yaml --name make-videos\n\n"
         "or run the worker on the machine that has the checkout."
     )

@@ -1,6 +1,6 @@
 """The `grok-video` command.
 
-    grok-video run MANIFEST [--output DEST] ...   extend every row of a manifest (Prefect flow)
+    grok-video run MANIFEST [--output DEST] ...   make every video of a manifest (Prefect flow)
     grok-video validate MANIFEST                 check every row, submit nothing
     grok-video demo [--output DIR]               run the bundled examples against a local emulator
     grok-video emulator [--port N] ...           serve the local API emulator
@@ -238,10 +238,10 @@ async def _run_flow(
     manifest: str, *, credentials: Any, credentials_name: str | None, listener: Any,
     options: dict[str, Any],
 ) -> Any:  # fmt: skip
-    """Run `extend_videos` in this process; return its RunReport (or raise `_RunFailed`)."""
+    """Run `make_videos` in this process; return its RunReport (or raise `_RunFailed`)."""
     from prefect_grok_video.blocks import GrokVideoCredentials
     from prefect_grok_video.errors import RunFailedError
-    from prefect_grok_video.flows.extend import extend_videos, run_listener
+    from prefect_grok_video.flows.extend import make_videos, run_listener
     from prefect_grok_video.report import RunReport
 
     if credentials_name is not None:
@@ -252,7 +252,7 @@ async def _run_flow(
                 f"cannot load the GrokVideoCredentials block {credentials_name!r}: {exc}"
             ) from None
     run_listener.set(listener)
-    state = await extend_videos(manifest, credentials=credentials, **options, return_state=True)
+    state = await make_videos(manifest, credentials=credentials, **options, return_state=True)
     # A run where a row did not succeed ends Failed with a RunFailedError carrying the report;
     # aresult(raise_on_failure=False) returns that error (or the exception of a run that
     # crashed) instead of raising it.
@@ -276,9 +276,9 @@ def _check_options(options: dict[str, Any]) -> None:
 
     from pydantic import TypeAdapter, ValidationError
 
-    from prefect_grok_video.flows.extend import extend_videos
+    from prefect_grok_video.flows.extend import make_videos
 
-    hints = typing.get_type_hints(extend_videos.fn, include_extras=True)
+    hints = typing.get_type_hints(make_videos.fn, include_extras=True)
     problems = []
     for name, value in options.items():
         try:
@@ -340,10 +340,10 @@ def _execute(
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="extend every row of a manifest and download the videos",
-        description="Extend every row of MANIFEST (CSV, JSON, JSONL or YAML; a path or a storage "
-        "URL) with the Grok video API in a Prefect flow, and download the results. Rows already "
-        "submitted by an earlier run are not paid for again. Credentials come from "
+        help="make every video of a manifest (generate, edit, extend) and download them",
+        description="Make the video of every row of MANIFEST (CSV, JSON, JSONL or YAML; a path "
+        "or a storage URL) with the Grok video API in a Prefect flow, and download the results. "
+        "Rows already submitted by an earlier run are not paid for again. Credentials come from "
         "GROK_VIDEO_API_KEY (and GROK_VIDEO_BASE_URL, ...) unless --credentials names a saved "
         "block. Exit code: 0 every row succeeded, 1 a row did not, 2 a usage or manifest error.",
         epilog="Prefect's console shows warnings and errors only; set "

@@ -133,7 +133,7 @@ async def drain_prefect_workers() -> None:
 
 
 async def report_of(state: Any) -> Any:
-    """The `RunReport` of a finished `extend_videos` run, whether it completed or failed."""
+    """The `RunReport` of a finished `make_videos` run, whether it completed or failed."""
     from prefect_grok_video.errors import RunFailedError
     from prefect_grok_video.report import RunReport
 

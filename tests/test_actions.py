@@ -13,7 +13,7 @@ from fixtures_emulator import credentials_for
 from fixtures_media import make_mp4, png, write_csv
 from fixtures_prefect import report_of
 
-from prefect_grok_video.flows import edit_video, extend_videos, generate_video
+from prefect_grok_video.flows import edit_video, generate_video, make_videos
 from prefect_grok_video.mp4 import probe
 
 COLUMNS = ["id", "action", "video", "image", "prompt", "duration", "aspect_ratio", "resolution"]
@@ -91,7 +91,7 @@ async def test_a_mixed_manifest_runs_every_action_and_chain_then_a_rerun_pays_no
     emulator, mixed, tmp_path
 ):
     output = tmp_path / "out"
-    state = await extend_videos(
+    state = await make_videos(
         str(mixed), output=str(output), credentials=credentials_for(emulator), submit_rate=50.0,
         return_state=True,
     )  # fmt: skip
@@ -156,7 +156,7 @@ async def test_a_mixed_manifest_runs_every_action_and_chain_then_a_rerun_pays_no
     assert (info.width, info.height) == (480, 854)  # 9:16 at 480p
 
     # a rerun pays for nothing, and every row ends the same
-    again = await report_of(await extend_videos(
+    again = await report_of(await make_videos(
         str(mixed), output=str(output), credentials=credentials_for(emulator), submit_rate=50.0,
         return_state=True,
     ))  # fmt: skip

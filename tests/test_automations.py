@@ -143,7 +143,7 @@ async def test_a_video_that_succeeds_is_published_and_failures_notify(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    from prefect_grok_video.flows import extend_videos
+    from prefect_grok_video.flows import make_videos
 
     env = cli_environment(tmp_path / "prefect-home", api_url=own_server)
     # README: the work pool, then `prefect deploy` (which creates the trigger's automation)
@@ -169,7 +169,7 @@ async def test_a_video_that_succeeds_is_published_and_failures_notify(
 
     async def run(manifest_rows: list[dict[str, Any]]) -> Any:
         """Run a manifest of `manifest_rows` to its end, its events sent; its report."""
-        state = await extend_videos(
+        state = await make_videos(
             str(write_csv(tmp_path / "m.csv", manifest_rows)), output=str(tmp_path / "out"),
             credentials=credentials_for(emulator), submit_rate=50.0, return_state=True,
         )  # fmt: skip
@@ -261,7 +261,7 @@ def test_the_shipped_definitions_are_what_prefect_reads():
     assert automation.trigger.posture == "Proactive"
     assert automation.trigger.after == {"prefect.flow-run.heartbeat"}
     # three heartbeats at the frequency the deployment sets, as the chunked run's own watch
-    extend = next(d for d in config["deployments"] if d["name"] == "extend-videos")
+    extend = next(d for d in config["deployments"] if d["name"] == "make-videos")
     variables = extend["work_pool"]["job_variables"]["env"]
     window = HEARTBEATS_MISSED * int(variables["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
     assert automation.trigger.within.total_seconds() == window

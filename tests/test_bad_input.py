@@ -2,7 +2,7 @@
 submitted, and never stops the good rows of the same manifest; broken manifests stop the CLI.
 
 The row-level cases are rows of ONE JSON manifest, mixed with good rows and run ONCE through
-`extend_videos` in-process (the session's Prefect server, a module-scoped emulator); each case
+`make_videos` in-process (the session's Prefect server, a module-scoped emulator); each case
 is then checked against the run's report and the emulator's counters. Manifest-level cases
 run the `grok-video` command in subprocesses, which refuse them before Prefect starts.
 """
@@ -26,7 +26,7 @@ from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
-from prefect_grok_video.flows import extend_videos
+from prefect_grok_video.flows import make_videos
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
 from prefect_grok_video.images import MAX_IMAGE_BYTES
 from prefect_grok_video.manifest import InvalidRow, ValidRow, load_manifest
@@ -281,8 +281,8 @@ ROW_OF = {case.name: number for number, case in enumerate(CASES, 1)}
 async def run_flow(
     manifest: Path, output: Path, credentials: GrokVideoCredentials | None
 ) -> tuple[Any, RunReport]:
-    """Run `extend_videos`; the final state and the report, whatever the state."""
-    state = await extend_videos(
+    """Run `make_videos`; the final state and the report, whatever the state."""
+    state = await make_videos(
         str(manifest), output=str(output), credentials=credentials, submit_rate=50.0,
         return_state=True,
     )  # fmt: skip
@@ -354,7 +354,7 @@ async def big_run(
     not_mp4_file: Path,
     empty_file: Path,
 ) -> BigRun:
-    """Write the big JSON manifest, run it once through `extend_videos` against an emulator."""
+    """Write the big JSON manifest, run it once through `make_videos` against an emulator."""
     folder = tmp_path_factory.mktemp("bad-input")
     (folder / "clips").mkdir()
     (folder / GOOD_CLIP).write_bytes(h264_clip.read_bytes())

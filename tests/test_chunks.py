@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed, Pending, State
 
-from prefect_grok_video.flows import chunks, extend_videos
+from prefect_grok_video.flows import chunks, make_videos
 from prefect_grok_video.report import ItemResult, RunReport
 
 PASSWORD = "s3cret-chunk-pw"
@@ -77,7 +77,7 @@ async def test_a_chunked_report_shows_the_manifest_without_its_password(prefect_
     with fsspec.open(manifest, "w") as f:
         f.write("id,video,prompt\n" + "".join(f"r{n},https://cdn.test/{n}.mp4,go\n"
                                               for n in range(1, 6)))  # fmt: skip
-    state = await extend_videos(manifest, chunk_size=2, return_state=True)
+    state = await make_videos(manifest, chunk_size=2, return_state=True)
     report = await state.aresult()
     assert [c["rows"] for c in chunked] == ["1-2", "3-4", "5"]
     assert [item.row for item in report.items] == [1, 2, 3, 4, 5]
@@ -132,7 +132,7 @@ async def test_chunk_runs_share_one_spend_cap(prefect_server, emulator, monkeypa
 
     async def run_deployment(name: str, *, parameters: dict, flow_run_name: str, **_: object):
         budgets.append(parameters["budget"])
-        state = await extend_videos(**parameters, return_state=True)
+        state = await make_videos(**parameters, return_state=True)
         return SimpleNamespace(id=state.state_details.flow_run_id, name=flow_run_name)
 
     monkeypatch.setattr(chunks, "run_deployment", run_deployment)
@@ -141,7 +141,7 @@ async def test_chunk_runs_share_one_spend_cap(prefect_server, emulator, monkeypa
         for n in range(6)
     ])  # fmt: skip
     # each job makes 2 s at $0.05 (estimated exactly): $0.45 allows four of the six
-    state = await extend_videos(
+    state = await make_videos(
         str(manifest), output=str(tmp_path / "out"), chunk_size=2, submit_rate=50.0,
         max_cost=0.45, prices={"grok-imagine-video": {"480p": 0.05, "720p": 0.05}},
         return_state=True,
@@ -190,7 +190,7 @@ async def test_a_chunk_run_that_crashes_then_sticks_is_run_again_until_it_report
     manifest = write_csv(tmp_path / "m.csv", [
         {"id": f"r{n}", "video": f"https://cdn.test/{n}.mp4", "prompt": "go"} for n in range(1, 5)
     ])  # fmt: skip
-    state = await extend_videos(str(manifest), chunk_size=2, return_state=True)
+    state = await make_videos(str(manifest), chunk_size=2, return_state=True)
     report = await state.aresult()
     assert [(item.row, item.status) for item in report.items] == [
         (n, "succeeded") for n in range(1, 5)
@@ -221,7 +221,7 @@ async def test_a_chunk_run_that_never_reports_ends_as_lost_rows_saying_what_to_d
     manifest = write_csv(tmp_path / "m.csv", [
         {"id": f"r{n}", "video": f"https://cdn.test/{n}.mp4", "prompt": "go"} for n in range(1, 5)
     ])  # fmt: skip
-    state = await extend_videos(str(manifest), chunk_size=2, return_state=True)
+    state = await make_videos(str(manifest), chunk_size=2, return_state=True)
     assert state.is_failed()
     report = await report_of(state)
     lost, found = report.items[:2], report.items[2:]

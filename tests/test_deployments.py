@@ -56,7 +56,7 @@ async def _read(api_url: str, flow_run_id: str):
 
     with temporary_settings({PREFECT_API_URL: api_url}):
         async with get_client() as client:
-            deployment = await client.read_deployment_by_name("extend-videos/extend-videos")
+            deployment = await client.read_deployment_by_name("make-videos/make-videos")
             parent = await client.read_flow_run(flow_run_id)
             chunks = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
@@ -76,7 +76,7 @@ def _deploy(cluster: Cluster, **env: str) -> str:
     # --overwrite: an earlier test on the shared server may have created the pool
     cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process", "--overwrite")
     return cluster.run("prefect", "--no-prompt", "deploy", "--prefect-file",
-                       "deployments/prefect.yaml", "--name", "extend-videos", **env)  # fmt: skip
+                       "deployments/prefect.yaml", "--name", "make-videos", **env)  # fmt: skip
 
 
 def _repository_of_head(root: Path) -> str:
@@ -119,7 +119,7 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
 
         started = time.monotonic()
         out = cluster.run(
-            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "prefect", "deployment", "run", "make-videos/make-videos",
             "--param", f"manifest={manifest}", "--param", f"output={output}",
             "--param", f"chunk_size={CHUNK}", "--param", f"submit_rate={RATE}",
             "--watch", "--watch-interval", "2", timeout=420,
@@ -176,7 +176,7 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
 
         # A chunk run again (as a retry would) pays for nothing.
         cluster.run(
-            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "prefect", "deployment", "run", "make-videos/make-videos",
             "--param", f"manifest={manifest}", "--param", f"output={output}",
             "--param", "rows=11-20", "--watch", "--watch-interval", "2", timeout=240,
         )  # fmt: skip
@@ -205,7 +205,7 @@ def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_p
         _start_worker(cluster, "worker", emulator)
 
         out = cluster.run(
-            "prefect", "deployment", "run", "extend-videos/extend-videos",
+            "prefect", "deployment", "run", "make-videos/make-videos",
             "--param", f"manifest={manifest}", "--param", f"output={output}",
             # the run creates the shared limit (removed before each test by `prefect_server`)
             # at this rate, as the chunk test's runs do
@@ -226,11 +226,11 @@ def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_p
         emulator.stop()
 
 
-def test_the_ui_form_of_extend_videos():
+def test_the_ui_form_of_make_videos():
     """The deployment's parameter schema: what the Prefect UI turns into the run form."""
-    from prefect_grok_video.flows import extend_videos
+    from prefect_grok_video.flows import make_videos
 
-    schema = extend_videos.parameters.model_dump()
+    schema = make_videos.parameters.model_dump()
     properties = schema["properties"]
     assert schema["required"] == ["manifest"]
     assert list(properties)[:3] == ["manifest", "output", "credentials"]
@@ -266,8 +266,8 @@ def test_prefect_yaml_describes_the_deployment():
     import yaml
 
     config = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
-    deployment = next(d for d in config["deployments"] if d["name"] == "extend-videos")
-    assert deployment["entrypoint"] == "flows/extend.py:extend_videos"
+    deployment = next(d for d in config["deployments"] if d["name"] == "make-videos")
+    assert deployment["entrypoint"] == "flows/extend.py:make_videos"
     assert (REPO / deployment["entrypoint"].split(":")[0]).is_file()
     assert deployment["work_pool"]["name"] == "grok-video"
     assert deployment["tags"] and deployment["description"]
@@ -282,9 +282,9 @@ def test_prefect_yaml_describes_the_deployment():
     assert fetch["repository"] == "{{ project.repository }}"
     assert fetch["directory"] == "{{ project.directory }}"
     assert config["push"] is None
-    from prefect_grok_video.flows import extend_videos
+    from prefect_grok_video.flows import make_videos
 
-    assert set(deployment["parameters"]) <= set(extend_videos.parameters.properties)
+    assert set(deployment["parameters"]) <= set(make_videos.parameters.properties)
 
 
 def test_fetch_project_clones_the_repository(monkeypatch: pytest.MonkeyPatch):
@@ -362,5 +362,5 @@ def test_serve_script_serves_the_flow(cluster: Cluster):
     """`deployments/serve.py` registers a served deployment with the server."""
     out = cluster.run(sys.executable, str(REPO / "deployments" / "serve.py"), "--cron",
                       "0 3 * * *", "--manifest", "examples/manifest.csv", "--check")  # fmt: skip
-    assert "registered extend-videos/grok-video-served" in out
+    assert "registered make-videos/grok-video-served" in out
     assert "'0 3 * * *'" in out

@@ -12,7 +12,7 @@ from fixtures_emulator import credentials_for
 from fixtures_media import make_mp4, write_csv
 from fixtures_prefect import drain_prefect_workers, report_of
 
-from prefect_grok_video.flows import extend_videos
+from prefect_grok_video.flows import make_videos
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ async def test_every_row_announces_its_outcome_once(emulator, prefect_api, tmp_p
         {"id": "bad", "video": "clip.mp4", "prompt": "p", "duration": 99},
     ])  # fmt: skip
     credentials = credentials_for(emulator)
-    state = await extend_videos(
+    state = await make_videos(
         str(manifest), output=str(tmp_path / "out"), credentials=credentials, submit_rate=50.0,
         return_state=True,
     )  # fmt: skip
@@ -103,7 +103,7 @@ async def test_every_row_announces_its_outcome_once(emulator, prefect_api, tmp_p
     assert summary["payload"]["totals"]["succeeded"] == 2
 
     # A rerun finds the same jobs done: nothing new is announced about them.
-    again = await report_of(await extend_videos(
+    again = await report_of(await make_videos(
         str(manifest), output=str(tmp_path / "out"), credentials=credentials, submit_rate=50.0,
         return_state=True,
     ))  # fmt: skip

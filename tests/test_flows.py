@@ -25,7 +25,7 @@ from prefect.client.schemas.filters import (
 )
 
 from prefect_grok_video.errors import RunFailedError
-from prefect_grok_video.flows import extend_video, extend_videos
+from prefect_grok_video.flows import extend_video, make_videos
 from prefect_grok_video.report import RunReport
 
 URL = "https://cdn.test/{}.mp4"
@@ -53,8 +53,8 @@ def write_manifest(folder: Path, rows: list[dict], name: str = "manifest.csv") -
 
 
 async def run(manifest, emulator, output, **options) -> tuple[str, RunReport]:
-    """Run `extend_videos`; return the final state's type and the report, whatever the state."""
-    state = await extend_videos(
+    """Run `make_videos`; return the final state's type and the report, whatever the state."""
+    state = await make_videos(
         str(manifest) if isinstance(manifest, Path) else manifest,
         output=str(output),
         credentials=credentials_for(emulator),
@@ -305,7 +305,7 @@ async def test_single_video_flow_alone_and_as_a_subflow(emulator, h264_clip, tmp
     async def pipeline(clip: str) -> list[str]:
         first = await extend_video(clip, "first", output=str(tmp_path / "sub"),
                                    credentials=credentials, id="first")  # fmt: skip
-        report = await extend_videos(
+        report = await make_videos(
             [{"id": "again", "video": first.output, "prompt": "second"}],
             output=str(tmp_path / "sub"), credentials=credentials,
         )  # fmt: skip
@@ -326,7 +326,7 @@ def test_flows_run_from_synchronous_code(emulator, tmp_path, prefect_api, monkey
     monkeypatch.setenv("GROK_VIDEO_API_KEY", emulator.api_key)
     monkeypatch.setenv("GROK_VIDEO_BASE_URL", emulator.base_url)
     report = asyncio.run(
-        extend_videos([{"video": URL.format("sync"), "prompt": "go"}], output=str(tmp_path))
+        make_videos([{"video": URL.format("sync"), "prompt": "go"}], output=str(tmp_path))
     )
     assert report.items[0].status == "succeeded"
     assert report.items[0].id == "row-1"

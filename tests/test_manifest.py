@@ -491,10 +491,10 @@ def test_an_unknown_key_is_named_safely(root):
 
 def test_the_flow_parameter_keeps_unknown_keys_so_they_are_reported():
     """Inline rows given to the flow (the UI form, the API) are checked like a file's rows."""
-    from prefect_grok_video.flows import extend_videos
+    from prefect_grok_video.flows import make_videos
 
     rows = [GOOD_ROW, {"video": URL.format("p"), "prompt": "p", "promt": "x"}]
-    parameters = extend_videos.validate_parameters({"manifest": rows})
+    parameters = make_videos.validate_parameters({"manifest": rows})
     good, typo = load_manifest(parameters["manifest"]).rows
     assert isinstance(good, ValidRow), good
     assert isinstance(typo, InvalidRow), typo

@@ -73,3 +73,20 @@ def test_settings_refuse_a_bad_base_url(monkeypatch):
     monkeypatch.setenv("GROK_VIDEO_BASE_URL", "ftp://example.com")
     with pytest.raises(ValueError, match="base_url must be an http"):
         GrokVideoSettings()
+
+
+def test_the_old_name_of_make_videos_still_works_with_a_warning():
+    """`extend_videos` (0.1) runs every action, so it became `make_videos`: old imports and
+    deployments whose entrypoint names it keep working, and say so."""
+    entrypoint = f"{REPO / 'flows' / 'extend.py'}:extend_videos"
+    script = (
+        "import warnings; warnings.simplefilter('always')\n"
+        "from prefect.flows import load_flow_from_entrypoint\n"
+        "from prefect_grok_video.flows import extend_videos, make_videos\n"
+        "print(extend_videos is make_videos)\n"
+        f"flow = load_flow_from_entrypoint({entrypoint!r})\n"
+        "print(flow.name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "make-videos"], done.stderr
+    assert done.stderr.count("DeprecationWarning: extend_videos is now make_videos") == 2

@@ -14,7 +14,7 @@ from fixtures_media import jpeg, png
 from invariants import Figures, check_run
 
 from prefect_grok_video.errors import RunFailedError
-from prefect_grok_video.flows import extend_videos, run_listener
+from prefect_grok_video.flows import make_videos, run_listener
 from prefect_grok_video.policies import PollPolicy
 from prefect_grok_video.report import RunReport
 
@@ -119,7 +119,7 @@ def mixed_rows(
 async def run_flow(rows, emulator, output: Path, **options) -> RunReport:
     credentials = credentials_for(emulator, POLL, read_timeout=0.5)
     try:
-        return await extend_videos(rows, output=str(output), credentials=credentials,
+        return await make_videos(rows, output=str(output), credentials=credentials,
                                    submit_rate=20.0, **options)  # fmt: skip
     except RunFailedError as failed:
         return failed.result
@@ -238,7 +238,7 @@ async def test_a_flow_retry_of_a_half_finished_run_pays_nothing_twice(
     crash = CrashOnce(after=6)
     token = run_listener.set(crash)
     try:
-        state = await extend_videos.with_options(retries=1, retry_delay_seconds=0)(
+        state = await make_videos.with_options(retries=1, retry_delay_seconds=0)(
             rows, output=str(output),
             credentials=credentials_for(emulator, POLL),
             submit_rate=10.0, return_state=True,

@@ -6,7 +6,7 @@ jobs, a resubmission, invalid rows, a data-URL row and a local file row):
 
 - `grok-video run` in a subprocess with the key in `GROK_VIDEO_API_KEY` (every log line on the
   console), and one with `--credentials` naming a block saved on the session's Prefect server;
-- an in-process `extend_videos` run given an unsaved block, and one refused for a bad parameter;
+- an in-process `make_videos` run given an unsaved block, and one refused for a bad parameter;
 - a flow whose service answers with the key echoed (401, a cut connection, 5xx), and direct
   client calls whose error answers and transport errors carry the key.
 
@@ -46,7 +46,7 @@ from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.errors import GrokVideoError
-from prefect_grok_video.flows import extend_videos, submit_extension, wait_for_video
+from prefect_grok_video.flows import make_videos, submit_extension, wait_for_video
 from prefect_grok_video.flows.tasks import shared_client
 from prefect_grok_video.policies import RetryPolicy
 from prefect_grok_video.settings import GrokVideoSettings
@@ -296,7 +296,7 @@ async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -
     """The in-process runs and calls; their reports, exceptions and objects."""
     canary = runs.canary
     credentials = credentials_for(api_key=canary, base_url=base_url)
-    state = await extend_videos(
+    state = await make_videos(
         str(manifest), output=str(output), credentials=credentials, submit_rate=20.0,
         return_state=True,
     )  # fmt: skip
@@ -309,7 +309,7 @@ async def _in_process(runs: Runs, manifest: Path, output: Path, base_url: str) -
     runs.add("reports", "in-process final state", repr(state))
     runs.flow_run_ids["in-process"] = str(state.state_details.flow_run_id)
 
-    refused = await extend_videos(
+    refused = await make_videos(
         str(manifest), output=str(output), credentials=credentials, max_resubmits=11,
         return_state=True,
     )  # fmt: skip

@@ -10,7 +10,7 @@ from fixtures_emulator import credentials_for
 from fixtures_media import make_mp4, write_csv
 from fixtures_prefect import delete_limit, report_of
 
-from prefect_grok_video.flows import extend_videos
+from prefect_grok_video.flows import make_videos
 from prefect_grok_video.flows.budget import LocalBudget, SharedBudget
 from prefect_grok_video.manifest import load_manifest
 from prefect_grok_video.pricing import DEFAULT_PRICES, PriceList
@@ -82,7 +82,7 @@ async def test_a_capped_run_stops_submitting_and_a_higher_cap_goes_on(
     credentials = credentials_for(emulator)
 
     async def run(cap: float):
-        return await report_of(await extend_videos(
+        return await report_of(await make_videos(
             str(manifest), output=str(tmp_path / "out"), credentials=credentials,
             submit_rate=50.0, max_cost=cap, prices=EXACT, return_state=True,
         ))  # fmt: skip
