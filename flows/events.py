@@ -116,7 +116,7 @@ def emit_run_event(report: RunReport, *, stopped_by: str | None = None) -> None:
             "cost_usd": report.total_cost_usd,
             "cost_this_run_usd": report.cost_this_run_usd,
             "elapsed_seconds": report.elapsed_seconds,
-            "succeeded": report.succeeded,
+            "succeeded": report.all_succeeded,
             "stopped_by": stopped_by,
         },
     )

@@ -56,6 +56,7 @@ from prefect_grok_video.flows.budget import (
     run_budget,
 )
 from prefect_grok_video.flows.chunks import ROWS_PATTERN, parse_rows, plan_chunks, run_in_chunks
+from prefect_grok_video.flows.dispatch import sync_callable
 from prefect_grok_video.flows.events import emit_row_event, emit_run_event
 from prefect_grok_video.flows.gallery import publish_gallery
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
@@ -803,7 +804,7 @@ def _budget(options: RunOptions, logger: logging.Logger | logging.LoggerAdapter)
 
 def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object:
     """The flow's return: the value, or a Failed state whose `RunFailedError` carries it."""
-    if report.succeeded or not fail_on_item_error:
+    if report.all_succeeded or not fail_on_item_error:
         return value
     message = report.summary_line()
     return Failed(message=message, data=RunFailedError(message, result=value))
@@ -819,6 +820,7 @@ Rows = Annotated[str | None, Field(pattern=ROWS_PATTERN)]
 MaxCost = Annotated[float | None, Field(gt=0)]
 
 
+@sync_callable
 @flow(
     name="make-videos",
     description="Generate, edit and extend the videos of a manifest with Grok and download them.",

@@ -9,30 +9,57 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from prefect import flow
 from prefect.states import State
 
 from prefect_grok_video.blocks import GrokVideoCredentials
+from prefect_grok_video.flows.dispatch import sync_callable
 from prefect_grok_video.flows.extend import (
+    Rate,
     Resubmits,
     WaitTimeout,
     _extend,
     _final,
 )
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
+from prefect_grok_video.flows.results import ModelJSONSerializer
+from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import ManifestRow
+from prefect_grok_video.manifest.rows import media_reference
+from prefect_grok_video.models import DownloadResult
+from prefect_grok_video.outputs import OutputFolder, local_path
 from prefect_grok_video.report import ItemResult
 
 __all__ = ["edit_video", "extend_video", "generate_video"]
 
 
-def _id_for(video: str) -> str:
-    """A row id from a video's file name (`clips/sunrise.mp4` → `sunrise`)."""
+#: Each flow's `ItemResult` is kept in result storage, for a downstream flow run to read.
+_RESULTS = {"persist_result": True, "result_serializer": ModelJSONSerializer()}
+
+#: A video or still as a flow takes it: a path or URL (text or `Path`), a video made earlier
+#: (`ItemResult`, or `DownloadResult`), or the bytes (see `media_reference`).
+Video = str | Path | bytes | ItemResult | DownloadResult
+
+
+def _id_for(video: str, action: str, output: str) -> str:
+    """A row id from a video's file name (`clips/sunrise.mp4` → `sunrise`), or `sunrise-edited`
+    / `sunrise-extended` when the result would land on the input itself (a video made by an
+    earlier call, in the same output folder)."""
     if video.lower().startswith("data:"):
         return "video"
     stem = os.path.splitext(video.split("?")[0].rstrip("/").rsplit("/", 1)[-1])[0]
-    return re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "video"
+    stem = re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "video"
+    folder = OutputFolder.parse(output)
+    if not folder.remote and not is_storage_url(video):
+        try:
+            lands_on_input = folder.destination(f"{stem}.mp4") == str(local_path(video))
+        except ValueError:
+            lands_on_input = False
+        if lands_on_input:
+            return f"{stem}-{action}ed"
+    return stem
 
 
 def _id_for_prompt(prompt: str) -> str:
@@ -48,15 +75,20 @@ async def _one(row: ManifestRow, options: RunOptions, credentials: GrokVideoCred
     return _final(report, fail_on_item_error, report.items[0])  # type: ignore[return-value]
 
 
-def _single(output: str, wait_timeout: float, max_resubmits: int, refresh: bool) -> RunOptions:
-    return RunOptions(output=output, max_concurrency=1, wait_timeout=wait_timeout,
-                      max_resubmits=max_resubmits, refresh=refresh)  # fmt: skip
+def _single(output: str, submit_rate: float, wait_timeout: float, max_resubmits: int,
+            refresh: bool) -> RunOptions:  # fmt: skip
+    return RunOptions(output=output, max_concurrency=1, submit_rate=submit_rate,
+                      wait_timeout=wait_timeout, max_resubmits=max_resubmits,
+                      refresh=refresh)  # fmt: skip
 
 
-@flow(name="generate-video", description="Generate one video with Grok and download it.")
+@sync_callable
+@flow(
+    name="generate-video", description="Generate one video with Grok and download it.", **_RESULTS
+)
 async def generate_video(
     prompt: str,
-    image: str | None = None,
+    image: Video | None = None,
     duration: int | None = None,
     aspect_ratio: str | None = None,
     resolution: str | None = None,
@@ -64,6 +96,7 @@ async def generate_video(
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
     id: str | None = None,
+    submit_rate: Rate = 1.0,
     wait_timeout: WaitTimeout = 1800.0,
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
@@ -77,7 +110,7 @@ async def generate_video(
     Args:
         prompt: What the video shows.
         image: A still to start from (image-to-video): a PNG or JPEG as a path, storage URL,
-            http(s) URL or data URL.
+            http(s) URL or data URL, or its bytes.
         duration: Seconds of video, 1-15 (default 8).
         aspect_ratio: 1:1, 16:9, 9:16, 4:3, 3:4, 3:2 or 2:3 (default 16:9).
         resolution: 480p or 720p (1080p on newer models).
@@ -85,6 +118,8 @@ async def generate_video(
         output: Folder or storage URL the video is written to.
         credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
         id: Name of the output file (without .mp4); defaults to the prompt's first words.
+        submit_rate: Most submissions per second, shared with every run on this Prefect server
+            (the global concurrency limit grok-video-submit). The service allows 1.
         wait_timeout: Seconds to wait for the job before reporting it timed_out.
         max_resubmits: New submissions after service_unavailable or internal_error.
         refresh: Pay for a new generation even if this one was already submitted.
@@ -94,18 +129,22 @@ async def generate_video(
         id=id or _id_for_prompt(prompt), action="generate", image=image, prompt=prompt,
         duration=duration, aspect_ratio=aspect_ratio, resolution=resolution, model=model,
     )  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
+    options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
     return await _one(row, options, credentials, fail_on_item_error)
 
 
-@flow(name="edit-video", description="Edit one video with Grok and download the result.")
+@sync_callable
+@flow(
+    name="edit-video", description="Edit one video with Grok and download the result.", **_RESULTS
+)
 async def edit_video(
-    video: str,
+    video: Video,
     prompt: str,
     model: str | None = None,
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
     id: str | None = None,
+    submit_rate: Rate = 1.0,
     wait_timeout: WaitTimeout = 1800.0,
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
@@ -118,32 +157,42 @@ async def edit_video(
     (or `fail_on_item_error` is False).
 
     Args:
-        video: A path, storage URL, http(s) URL or data URL of an MP4 of up to 8.7 s.
+        video: A path, storage URL, http(s) URL or data URL of an MP4 of up to 8.7 s, or a
+            video made earlier (its `ItemResult` or `DownloadResult`), or its bytes.
         prompt: What changes in the video.
         model: The model; empty means the credentials' default.
         output: Folder or storage URL the video is written to.
         credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
         id: Name of the output file (without .mp4); defaults to the video's file name.
+        submit_rate: Most submissions per second, shared with every run on this Prefect server
+            (the global concurrency limit grok-video-submit). The service allows 1.
         wait_timeout: Seconds to wait for the job before reporting it timed_out.
         max_resubmits: New submissions after service_unavailable or internal_error.
         refresh: Pay for a new edit even if this one was already submitted.
         fail_on_item_error: End the run Failed unless the video was made.
     """
-    row = ManifestRow(id=id or _id_for(video), action="edit", video=video, prompt=prompt,
-                      model=model)  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
+    video = media_reference(video)
+    row = ManifestRow(id=id or _id_for(video, "edit", output), action="edit", video=video,
+                      prompt=prompt, model=model)  # fmt: skip
+    options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
     return await _one(row, options, credentials, fail_on_item_error)
 
 
-@flow(name="extend-video", description="Extend one video with Grok and download the result.")
+@sync_callable
+@flow(
+    name="extend-video",
+    description="Extend one video with Grok and download the result.",
+    **_RESULTS,
+)
 async def extend_video(
-    video: str,
+    video: Video,
     prompt: str,
     duration: int = 6,
     model: str | None = None,
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
     id: str | None = None,
+    submit_rate: Rate = 1.0,
     wait_timeout: WaitTimeout = 1800.0,
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
@@ -155,19 +204,23 @@ async def extend_video(
     (or `fail_on_item_error` is False).
 
     Args:
-        video: A path, storage URL, http(s) URL, data URL or file_id:<id> of an MP4 of 2-15 s.
+        video: A path, storage URL, http(s) URL, data URL or file_id:<id> of an MP4 of 2-15 s,
+            or a video made earlier (its `ItemResult` or `DownloadResult`), or its bytes.
         prompt: What happens next in the video.
         duration: Seconds of new video, 2-10.
         model: The model; empty means the credentials' default.
         output: Folder or storage URL the video is written to.
         credentials: The Grok Video Credentials block to use; empty means GROK_VIDEO_* variables.
         id: Name of the output file (without .mp4); defaults to the video's file name.
+        submit_rate: Most submissions per second, shared with every run on this Prefect server
+            (the global concurrency limit grok-video-submit). The service allows 1.
         wait_timeout: Seconds to wait for the job before reporting it timed_out.
         max_resubmits: New submissions after service_unavailable or internal_error.
         refresh: Pay for a new generation even if this video was already submitted.
         fail_on_item_error: End the run Failed unless the video was made.
     """
-    row = ManifestRow(id=id or _id_for(video), action="extend", video=video, prompt=prompt,
-                      duration=duration, model=model)  # fmt: skip
-    options = _single(output, wait_timeout, max_resubmits, refresh)
+    video = media_reference(video)
+    row = ManifestRow(id=id or _id_for(video, "extend", output), action="extend", video=video,
+                      prompt=prompt, duration=duration, model=model)  # fmt: skip
+    options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
     return await _one(row, options, credentials, fail_on_item_error)

@@ -38,6 +38,7 @@ from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
 from prefect_grok_video.flows.assets import job_metadata
 from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
 from prefect_grok_video.flows.claims import Claim, ClaimedElsewhere, HolderGoneError, SubmitClaims
+from prefect_grok_video.flows.dispatch import sync_callable
 from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import (
     ImageInput,
@@ -174,7 +175,7 @@ submission_key = _submission_key("extend")
 def _submit_task(action: Action) -> Callable[[Callable[P, Awaitable[Submission]]], Any]:
     """The decorator of `action`'s submit task: cached by what the job is, retried only when
     nothing can have been paid for, run named `<action>-<row id>`."""
-    return task(
+    return lambda fn: sync_callable(task(
         name={"generate": "submit-generation", "edit": "submit-edit"}.get(
             action, "submit-extension"
         ),
@@ -185,7 +186,7 @@ def _submit_task(action: Action) -> Callable[[Callable[P, Awaitable[Submission]]
         retries=2,
         retry_delay_seconds=[5, 30],
         retry_condition_fn=_retry_if_retryable,
-    )
+    )(fn))  # fmt: skip
 
 
 async def _submit(
@@ -386,6 +387,7 @@ def _model(credentials: GrokVideoCredentials | None) -> str:
     return (credentials or GrokVideoSettings.from_env()).model
 
 
+@sync_callable
 @task(name="wait-for-video", task_run_name=_run_name("wait"), cache_policy=NO_CACHE)
 async def wait_for_video(
     request_id: str,
@@ -442,6 +444,7 @@ _DOWNLOAD_OPTIONS: dict[str, Any] = {
 }
 
 
+@sync_callable
 @task(**_DOWNLOAD_OPTIONS)
 async def download_video(
     url: str,
@@ -508,6 +511,7 @@ _FINISH_OPTIONS: dict[str, Any] = {
 }
 
 
+@sync_callable
 @task(**_FINISH_OPTIONS)
 async def finish_video(
     request_id: str,

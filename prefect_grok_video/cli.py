@@ -319,7 +319,7 @@ def _execute(
     print()
     for line in format_report(report):
         print(line)
-    code = 0 if report.succeeded else 1
+    code = 0 if report.all_succeeded else 1
     if report_path is not None:
         try:
             _write_report(report, report_path)

@@ -194,9 +194,20 @@ class RunReport(BaseModel):
         return sum(by_job.values()) if by_job else None
 
     @property
-    def succeeded(self) -> bool:
+    def all_succeeded(self) -> bool:
         """Whether every row succeeded."""
         return all(item.status == "succeeded" for item in self.items)
+
+    @property
+    def succeeded(self) -> list[ItemResult]:
+        """The rows that succeeded, in manifest order: each has its `output` file."""
+        return [item for item in self.items if item.status == "succeeded"]
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        """The rows that did not succeed, whatever their status (failed, moderated, expired,
+        unknown, ...), in manifest order: each has its `error` (`NEXT_STEPS` says what to do)."""
+        return [item for item in self.items if item.status != "succeeded"]
 
     def cost_line(self) -> str | None:
         """What the service reported, and what of it this run paid, e.g. `$4.76 reported by

@@ -8,15 +8,26 @@ takes and allows is `prefect_grok_video.operations`' table.
 
 from __future__ import annotations
 
+import base64
 import difflib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from prefect_grok_video.display import shown
 from prefect_grok_video.inputs import ImageInput, VideoInput
+from prefect_grok_video.models import DownloadResult
 from prefect_grok_video.operations import (
     ACTIONS,
     DEFAULT_ACTION,
@@ -25,6 +36,7 @@ from prefect_grok_video.operations import (
     JobRequest,
     limits_for,
 )
+from prefect_grok_video.report import ItemResult
 from prefect_grok_video.settings import DEFAULT_MODEL
 
 #: An extension's default duration (each action's is in `prefect_grok_video.operations`).
@@ -48,6 +60,36 @@ def _kept_as_given(schema: dict[str, Any]) -> Any:
         Any, PlainValidator(_as_given), PlainSerializer(_as_given), WithJsonSchema(schema)
     ]
 
+
+def media_reference(value: Any) -> Any:
+    """A row's `video` or `image` as the text a manifest holds, from what a pipeline has in
+    hand: a path (`Path`), a video made earlier (its `ItemResult`, or the `DownloadResult` of
+    `download_video`: the saved file), or the bytes themselves (a base64 data URL, sent with
+    the request: keep those small). Anything else is kept as given, to be checked with the
+    row."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, DownloadResult):
+        return str(value.path)
+    if isinstance(value, ItemResult):
+        if value.status != "succeeded" or not value.output:
+            raise ValueError(
+                f"row {value.id!r} ended {value.status}, with no video to start from: pass a "
+                "result that succeeded (RunReport.succeeded lists them)"
+            )
+        return value.output
+    if isinstance(value, (bytes, bytearray)):
+        kind = (
+            "image/png"
+            if value[:4] == b"\x89PNG"
+            else ("image/jpeg" if value[:2] == b"\xff\xd8" else "video/mp4")
+        )
+        return f"data:{kind};base64,{base64.b64encode(value).decode()}"
+    return value
+
+
+#: A `video` or `image` field: text, or what `media_reference` turns into text.
+Media = Annotated[str | None, BeforeValidator(media_reference)]
 
 _DURATIONS = [limits_for(action, DEFAULT_MODEL).durations for action in ACTIONS]
 _SHORTEST = min(low for low, _ in filter(None, _DURATIONS))
@@ -76,7 +118,7 @@ class ManifestRow(BaseModel):
             "video restyled as the prompt says; extend: the video continued."
         ),
     )
-    video: str | None = Field(
+    video: Media = Field(
         default=None,
         description=(
             "For edit and extend: the clip, as a path (relative to the manifest's folder), a "
@@ -84,7 +126,7 @@ class ManifestRow(BaseModel):
             "file_id:<id>; or @<id>, the result of another row of this manifest."
         ),
     )
-    image: str | None = Field(
+    image: Media = Field(
         default=None,
         description=(
             "For generate (image-to-video): a still, PNG or JPEG, as a path, storage URL, "

@@ -1,0 +1,87 @@
+"""Flows and tasks that return their result to a sync caller and a coroutine to an async one.
+
+Prefect 3.9 gives a coroutine to whoever calls an async flow or task, so in a sync flow, a sync
+task or a plain script `generate_video(...)` would submit nothing and say nothing. Prefect's
+integrations solve this for their methods with `async_dispatch`: one callable that returns a
+coroutine to an async caller and the result to a sync one. The public flows and tasks of this
+package do the same, by the same rule:
+
+- an async caller (an async flow or task, or code with an event loop running, like a
+  notebook) gets the coroutine, to `await` or `asyncio.gather`;
+- a sync caller (a sync flow or task, or a plain script) gets the result: the run goes to its
+  end on Prefect's run-sync event loop, as Prefect runs async code for sync callers.
+
+`.submit()` and `.map()` are Prefect's own and unchanged; `.fn` is the bare coroutine function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, TypeVar
+
+from prefect import Flow, Task
+from prefect.context import get_run_context
+from prefect.exceptions import MissingContextError
+from prefect.utilities.asyncutils import run_coro_as_sync
+
+__all__ = ["SyncCallableFlow", "SyncCallableTask", "caller_is_async", "sync_callable"]
+
+Callable_ = TypeVar("Callable_", Flow, Task)
+
+
+def caller_is_async() -> bool:
+    """Whether the code calling now can `await`: inside a flow or task run, whether that run's
+    function is async; outside one, whether an event loop is running in this thread (the rule
+    of Prefect's `async_dispatch`)."""
+    try:
+        context = get_run_context()
+    except MissingContextError:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+    running = getattr(context, "task", None) or getattr(context, "flow", None)
+    return bool(getattr(running, "isasync", True))
+
+
+def _sync_callable_class(base: type[Callable_]) -> type[Callable_]:
+    """`base` (Prefect's `Flow` or `Task`) with calls from sync callers run to their end."""
+
+    class SyncCallable(base):  # type: ignore[valid-type,misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            call = base.__call__(self, *args, **kwargs)
+            if inspect.iscoroutine(call) and not caller_is_async():
+                return run_coro_as_sync(call)
+            return call
+
+        def with_options(self, *args: Any, **kwargs: Any) -> Any:
+            """Prefect's `with_options`, the copy callable from sync code too."""
+            copy = base.with_options(self, *args, **kwargs)
+            copy.__class__ = type(self)
+            return copy
+
+    name = f"SyncCallable{base.__name__}"
+    SyncCallable.__name__ = SyncCallable.__qualname__ = name
+    SyncCallable.__doc__ = (
+        f"An async Prefect {base.__name__.lower()} whose sync callers get its result."
+    )
+    return SyncCallable
+
+
+#: An async flow that returns its result to a sync caller (a class of its own, not a mixin:
+#: `sync_callable` swaps the class of a flow made by `@flow`, which needs Prefect's layout).
+SyncCallableFlow = _sync_callable_class(Flow)
+#: An async task that returns its result to a sync caller.
+SyncCallableTask = _sync_callable_class(Task)
+
+
+def sync_callable(flow_or_task: Callable_) -> Callable_:
+    """Make an async flow or task (made by `@flow` or `@task`) callable from sync code too."""
+    if not inspect.iscoroutinefunction(flow_or_task.fn):
+        raise TypeError(f"{flow_or_task.name} is not async: it needs no dispatch")
+    flow_or_task.__class__ = (
+        SyncCallableFlow if isinstance(flow_or_task, Flow) else SyncCallableTask
+    )
+    return flow_or_task
