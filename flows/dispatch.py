@@ -11,7 +11,9 @@ package do the same, by the same rule:
 - a sync caller (a sync flow or task, or a plain script) gets the result: the run goes to its
   end on Prefect's run-sync event loop, as Prefect runs async code for sync callers.
 
-`.submit()` and `.map()` are Prefect's own and unchanged; `.fn` is the bare coroutine function.
+`.aio(...)` is the call as a coroutine whoever calls (`asyncio.run(make_videos.aio(...))`, the
+0.1 way, works with it); `.submit()` and `.map()` are Prefect's own and unchanged; `.fn` is the
+bare coroutine function.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def _sync_callable_class(base: type[Callable_]) -> type[Callable_]:
             if inspect.iscoroutine(call) and not caller_is_async():
                 return run_coro_as_sync(call)
             return call
+
+        def aio(self, *args: Any, **kwargs: Any) -> Any:
+            """The call as a coroutine whoever calls, e.g. for `asyncio.run(make_videos.aio(
+            ...))` (as `.aio` of Prefect's `async_dispatch` methods)."""
+            return base.__call__(self, *args, **kwargs)
 
         def with_options(self, *args: Any, **kwargs: Any) -> Any:
             """Prefect's `with_options`, the copy callable from sync code too."""

@@ -323,13 +323,15 @@ async def test_single_video_failure_fails_the_flow(emulator, tmp_path):
 
 
 def test_flows_run_from_synchronous_code(emulator, tmp_path, prefect_api, monkeypatch):
+    """A plain call returns the report; `.aio` is the coroutine, for `asyncio.run`."""
     monkeypatch.setenv("GROK_VIDEO_API_KEY", emulator.api_key)
     monkeypatch.setenv("GROK_VIDEO_BASE_URL", emulator.base_url)
-    report = asyncio.run(
-        make_videos([{"video": URL.format("sync"), "prompt": "go"}], output=str(tmp_path))
-    )
+    rows = [{"video": URL.format("sync"), "prompt": "go"}]
+    report = make_videos(rows, output=str(tmp_path))
     assert report.items[0].status == "succeeded"
     assert report.items[0].id == "row-1"
+    again = asyncio.run(make_videos.aio(rows, output=str(tmp_path)))
+    assert again.items[0].request_id == report.items[0].request_id
 
 
 async def test_the_api_key_reaches_no_log_artifact_report_result_or_parameter(
