@@ -133,7 +133,8 @@ def test_every_flow_and_task_returns_its_result_to_every_caller_and_pays_once(
 def test_a_video_made_by_one_call_is_the_input_of_the_next(
     emulator: Any, prefect_server: str, tmp_path: Path
 ) -> None:
-    """Chains across separate calls: an `ItemResult`, a `DownloadResult`, a path or bytes."""
+    """Chains across separate calls: an `ItemResult`, a path, bytes, or the future of a task
+    (`download_video.submit`: Prefect resolves it to its `DownloadResult`)."""
     creds = credentials_for(emulator)
     out = tmp_path / "out"
     options = {"output": str(out), "credentials": creds, "submit_rate": 50.0}
@@ -144,10 +145,13 @@ def test_a_video_made_by_one_call_is_the_input_of_the_next(
         by_result = extend_video(first, "night falls", duration=2, **options)
         by_path = edit_video(Path(first.output), "in black and white", **options)
         by_bytes = edit_video(Path(first.output).read_bytes(), "in sepia", id="sepia", **options)
-        return [first, by_result, by_path, by_bytes]
+        copy = download_video.submit(first.video_url, str(tmp_path / "copy.mp4"), creds)
+        by_future = edit_video(copy, "in watercolour", id="watercolour", **options)
+        return [first, by_result, by_path, by_bytes, by_future]
 
-    first, by_result, by_path, by_bytes = pipeline()
-    assert all(item.status == "succeeded" for item in (first, by_result, by_path, by_bytes))
+    first, by_result, by_path, by_bytes, by_future = pipeline()
+    assert all(item.status == "succeeded"
+               for item in (first, by_result, by_path, by_bytes, by_future))  # fmt: skip
     # an input in the output folder never has its own result written over it
     assert [Path(item.output).name for item in (first, by_result, by_path, by_bytes)] == [
         "lighthouse.mp4",
@@ -157,7 +161,8 @@ def test_a_video_made_by_one_call_is_the_input_of_the_next(
     ]
     assert by_result.video_seconds == first.video_seconds + 2
     jobs = {job.request_id: job for job in emulator.state.submissions}
-    assert jobs[by_result.request_id].input_key == jobs[by_path.request_id].input_key
+    keys = {jobs[i.request_id].input_key for i in (by_result, by_path, by_bytes, by_future)}
+    assert len(keys) == 1, "the same video, whichever way it was handed on"
 
 
 def test_the_manifest_flow_takes_rows_from_an_upstream_task(
