@@ -99,6 +99,23 @@ def _start_worker(cluster: Cluster, name: str, emulator: EmulatorServer) -> None
                   **poll_env(PollPolicy(first_poll=0.5)))  # fmt: skip
 
 
+async def _wait_for_workers(api_url: str, names: set[str], timeout: float = 180) -> None:
+    """Until every worker of `names` polls the pool (a worker that starts late, on a loaded
+    machine, would leave the other to take every run, one after another)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    deadline = time.monotonic() + timeout
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            while True:
+                workers = await client.read_workers_for_work_pool("grok-video")
+                if names <= {worker.name for worker in workers if worker.status == "ONLINE"}:
+                    return
+                assert time.monotonic() < deadline, f"workers online: {workers}"
+                await asyncio.sleep(0.5)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path: Path):
@@ -116,6 +133,7 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         _deploy(cluster, GROK_VIDEO_REPOSITORY=_repository_of_head(tmp_path))
         for name in ("worker-1", "worker-2"):
             _start_worker(cluster, name, emulator)
+        asyncio.run(_wait_for_workers(cluster.api_url, {"worker-1", "worker-2"}))
 
         started = time.monotonic()
         out = cluster.run(
