@@ -62,7 +62,7 @@ from prefect_grok_video.flows.gallery import publish_gallery
 from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME, SubmitGate
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
 from prefect_grok_video.flows.quiet import routine_task_ends_dropped
-from prefect_grok_video.flows.results import ModelJSONSerializer
+from prefect_grok_video.flows.results import RESULT_SERIALIZER
 from prefect_grok_video.flows.supervision import SupervisionSettings
 from prefect_grok_video.flows.task_run_memory import TaskRunMemory
 from prefect_grok_video.flows.tasks import (
@@ -825,7 +825,7 @@ MaxCost = Annotated[float | None, Field(gt=0)]
     name="make-videos",
     description="Generate, edit and extend the videos of a manifest with Grok and download them.",
     persist_result=True,
-    result_serializer=ModelJSONSerializer(),
+    result_serializer=RESULT_SERIALIZER,
 )
 async def make_videos(
     manifest: str | list[ManifestRow],

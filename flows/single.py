@@ -24,7 +24,7 @@ from prefect_grok_video.flows.extend import (
     _final,
 )
 from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
-from prefect_grok_video.flows.results import ModelJSONSerializer
+from prefect_grok_video.flows.results import RESULT_SERIALIZER
 from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import ManifestRow
 from prefect_grok_video.manifest.rows import media_reference
@@ -36,7 +36,7 @@ __all__ = ["edit_video", "extend_video", "generate_video"]
 
 
 #: Each flow's `ItemResult` is kept in result storage, for a downstream flow run to read.
-_RESULTS = {"persist_result": True, "result_serializer": ModelJSONSerializer()}
+_RESULTS = {"persist_result": True, "result_serializer": RESULT_SERIALIZER}
 
 #: A video or still as a flow takes it: a path or URL (text or `Path`), a video made earlier
 #: (`ItemResult`, or `DownloadResult`), or the bytes (see `media_reference`).
