@@ -736,7 +736,8 @@ async def _extend(
                     estimate.describe())  # fmt: skip
     quiet = routine_task_ends_dropped([*(t.name for t in SUBMIT_TASKS.values()), finish_video.name])
     # The gate gets ready (the global limit looked up, a first batch of its slots taken) while
-    # the rows' first task runs start, and gives back the slots left unused when the run ends.
+    # the rows' first task runs start, and gives back the slots left unused after the valid
+    # rows' submissions (or when the run ends).
     # A Prefect API out of reach pauses submissions (the shared rate is kept there) this long.
     outage_seconds = SupervisionSettings.from_env().server_outage_timeout
     async with (
@@ -745,6 +746,7 @@ async def _extend(
             limit_name=DEFAULT_LIMIT_NAME,
             logger=logger,
             outage_seconds=outage_seconds,
+            expected=len(checked.valid),
         ) as gate,  # fmt: skip
         credentials.get_client(pace=gate.admit) as client,
     ):

@@ -15,6 +15,13 @@ Each paid submission passes two checks, one submission at a time:
    the last run's last one, and together they stay within d per second. Slots given back
    early keep that interval too.
 
+A run that says how many submissions it expects (`expected`) gives its batch's unused slots back
+right after the last of them, not when it ends, and one expecting a single submission takes no
+batch ahead: many small runs at once (an `asyncio.gather` over single-video flows) then take
+turns at the limit as fast as they submit, instead of each holding it for its whole run.
+Runs waiting for the limit ask again sooner at first and less often the longer they wait
+(`retry_delays`), so twenty of them do not keep a SQLite-backed server's database locked.
+
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
 
@@ -29,7 +36,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from prefect_grok_video.flows.outage import DEFAULT_OUTAGE_SECONDS, ApiOutage
 from prefect_grok_video.flows.slots import (
@@ -51,11 +58,25 @@ HEADROOM = 1.02
 #: Seconds of submissions one batch of global slots covers: one Prefect API call per batch.
 #: Long enough that a slow answer (a busy SQLite server takes up to seconds) costs little.
 BATCH_SECONDS = 30.0
-#: Seconds before asking a busy (or unreachable) server again.
+#: Seconds before asking a busy (or unreachable) server again the first time; each further
+#: try waits twice as long, up to `BUSY_RETRY_MAX_SECONDS`.
 BUSY_RETRY_SECONDS = 0.1
+BUSY_RETRY_MAX_SECONDS = 1.0
+#: The longest wait between asks refused because another run holds the limit's slots: what a
+#: run waiting for another's early give-back loses at most, and what keeps a crowd of waiting
+#: runs from asking the server many times a second each.
+REFUSED_RETRY_MAX_SECONDS = 0.5
 #: Seconds between looks at when this run's previous batch runs out: giving back unused
 #: slots brings it forward.
 EXPIRY_CHECK_SECONDS = 0.5
+
+
+def retry_delays(first: float, longest: float) -> Iterator[float]:
+    """Waits between tries: `first`, then twice as long each time, never over `longest`."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, longest)
 
 
 class GateClosedError(RuntimeError):
@@ -75,8 +96,14 @@ class SubmitGate:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         outage_seconds: float = DEFAULT_OUTAGE_SECONDS,
+        expected: int | None = None,
     ) -> None:
         self.rate = rate
+        #: Submissions this run expects to make (None: unknown); after the last of them the
+        #: batch's unused slots go back at once.
+        self.expected = expected
+        self._admitted = 0
+        self._giving_back: asyncio.Future[None] | None = None
         self.limit_name = limit_name
         self._source: SlotSource = slots if slots is not None else PrefectSlots()
         self._clock = clock
@@ -107,10 +134,12 @@ class SubmitGate:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._preparing is not None:
+        for pending in (self._preparing, self._giving_back):
+            if pending is None:
+                continue
             if exc_info[0] is not None:  # a failed or cancelled run waits for no server
-                self._preparing.cancel()
-            await asyncio.gather(self._preparing, return_exceptions=True)
+                pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
         await self.release()
 
     def close(self) -> None:
@@ -126,6 +155,10 @@ class SubmitGate:
             if self._closed:
                 return
             try:
+                if self.expected == 1:  # its one ask comes with its one submission
+                    if not self._ready:
+                        await self._ensure_limit()
+                    return
                 await self._hold_slots()
             except Exception as exc:  # `wait` meets it again, and reports it
                 self._logger.debug("Submit gate not prepared ahead: %r", exc)
@@ -159,6 +192,9 @@ class SubmitGate:
             finally:
                 self._pacer.space_from_now()
                 self._last_sent = self._clock()
+                self._admitted += 1
+                if self._admitted == self.expected:  # its last one: free the rest for others
+                    self._giving_back = asyncio.ensure_future(self.release())
 
     async def wait(self) -> None:
         """Wait until one more submission may be sent at once (`admit` with nothing to do)."""
@@ -173,13 +209,14 @@ class SubmitGate:
             unused, self._slots = self._returnable(self._slots), 0
         if not unused or self.limit_name is None:
             return
+        delays = retry_delays(BUSY_RETRY_SECONDS, BUSY_RETRY_MAX_SECONDS)
         async with self._source.connect() as slots:
             # Worth asking until the batch would have run out anyway.
             while self._clock() < self._slots_expire:
                 try:
                     await slots.give_back(self.limit_name, unused, self._clock() - self._asked)
                 except SourceBusy:
-                    await self._sleep(BUSY_RETRY_SECONDS)
+                    await self._sleep(next(delays))
                     continue
                 except SlotSourceError as exc:
                     self._logger.debug("Could not give back %d slots: %s", unused, exc)
@@ -222,13 +259,17 @@ class SubmitGate:
         (the server's estimate with random spread; a 2 s backoff when a busy SQLite server
         answers 503): measured, that cut a 20/s run to 5/s. Here the first ask comes when this
         run's previous batch has decayed, a refusal (423) is asked again within 1/decay
-        seconds, a busy server (429/502/503, connection errors) within 0.1 s. A server out of
-        reach is told once (`ApiOutage`); one that stays away for `outage_seconds` leaves the
-        run on its own pace.
+        seconds, a busy server (429/502/503, connection errors) within 0.1 s; either wait grows
+        twice as long with each further try, up to `REFUSED_RETRY_MAX_SECONDS` and
+        `BUSY_RETRY_MAX_SECONDS`. A server out of reach is told once (`ApiOutage`); one that
+        stays away for `outage_seconds` leaves the run on its own pace.
         """
         assert self.limit_name is not None
         while (left := self._slots_expire - self._clock()) > 0:
             await self._sleep(min(left, EXPIRY_CHECK_SECONDS))
+        interval = 1.0 / self._decay
+        refusals = retry_delays(interval, max(REFUSED_RETRY_MAX_SECONDS, interval))
+        busy_delays = retry_delays(BUSY_RETRY_SECONDS, BUSY_RETRY_MAX_SECONDS)
         async with self._source.connect() as slots:
             while True:
                 asked = self._clock()
@@ -238,7 +279,7 @@ class SubmitGate:
                     break
                 except SlotsRefused as refused:
                     self._outage.reached()
-                    await self._sleep(min(refused.retry_after, 1.0 / self._decay))
+                    await self._sleep(min(refused.retry_after, next(refusals)))
                     continue
                 except SourceBusy as busy:
                     self._outage.failed(busy)
@@ -250,7 +291,7 @@ class SubmitGate:
                     )  # fmt: skip
                     self.limit_name = None
                     return
-                await self._sleep(BUSY_RETRY_SECONDS)
+                await self._sleep(next(busy_delays))
         self._slots = self._batch
         # From when the granted ask was sent, not answered: the server decays the batch from
         # a moment in between, so this run never uses a slot past the batch's own time.
