@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
 
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.settings import ClientOptions, GrokVideoSettings
@@ -51,8 +51,8 @@ class GrokVideoCredentials(CredentialsBlock, ClientOptions, _ApiKey):
 
     _block_type_name = "Grok Video Credentials"
     _block_type_slug = "grok-video-credentials"
-    _logo_url = "https://github.com/xai-org.png?size=250"
-    _documentation_url = "https://github.com/prefect-grok-video/prefect-grok-video#readme"
+    _logo_url = HttpUrl("https://github.com/xai-org.png?size=250")
+    _documentation_url = HttpUrl("https://github.com/prefect-grok-video/prefect-grok-video#readme")
 
     def _client_arguments(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Constructor arguments of a client from this block, updated with `overrides`."""

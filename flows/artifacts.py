@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 import time
 from collections.abc import Awaitable
@@ -24,6 +23,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.posters import Poster, PosterError, data_url, read_poster
 from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
 
@@ -41,6 +41,8 @@ __all__ = [
 
 #: Rows of failures listed by name in the summary; the table has them all.
 _LISTED_FAILURES = 20
+#: The results table's "paid" column: by whom a row's job was paid (unknown: empty).
+_PAID_BY: dict[bool | None, str] = {True: "this run", False: "earlier run"}
 #: Succeeded rows that get an artifact of their own: past that, the results table (which has
 #: every row's output) and the contact sheet are the place, and an artifact per row would cost
 #: the server an artifact and two events per row (benchmarks/NOTES.md).
@@ -67,7 +69,7 @@ class Background:
     API (a busy server can take seconds to answer); `flush()` waits for all of them. A failed
     call is logged, never raised: an artifact is not worth failing a paid run for."""
 
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter, limit: int = 4) -> None:
+    def __init__(self, logger: Logger, limit: int = 4) -> None:
         self._logger = logger
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -217,7 +219,7 @@ def table_rows(report: RunReport) -> list[dict[str, object]]:
             "upstream": item.upstream or "",
             "duration": item.duration,
             "cost_usd": item.cost_usd,
-            "paid": {True: "this run", False: "earlier run"}.get(item.paid_by_this_run, ""),
+            "paid": _PAID_BY.get(item.paid_by_this_run, ""),
             "output": item.output or "",
             "error": item.error.message if item.error else "",
         }

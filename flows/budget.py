@@ -28,6 +28,7 @@ from prefect_grok_video.flows.slots import (
     SlotsRefused,
     SourceBusy,
 )
+from prefect_grok_video.logs import Logger
 
 __all__ = [
     "Budget",
@@ -132,7 +133,7 @@ class SharedBudget(_Reservations):
         name: str,
         cap: float,
         source: SlotSource | None = None,
-        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        logger: Logger | None = None,
     ) -> None:
         super().__init__(cap)
         self.name = name

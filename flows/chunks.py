@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import anyio
-from prefect import get_run_logger
+from prefect import State, get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
+from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled
@@ -169,9 +169,10 @@ async def run_in_chunks(
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     parent_id = flow_run.get_id()
+    assert parent_id is not None, "chunks run inside a flow run"
     async with get_client() as client:
         # The parameters as stored (blocks as references), not as resolved in this process.
-        stored = (await client.read_flow_run(parent_id)).parameters
+        stored = (await client.read_flow_run(UUID(parent_id))).parameters
     name = f"{flow_run.get_flow_name()}/{deployment.get_name()}"
     total, chunks = len(plan.rows), plan.chunks
     budget = None
@@ -198,7 +199,7 @@ async def run_in_chunks(
         for attempt in range(settings.chunk_retries + 1):
             again = f"-again-{attempt}" if attempt else ""
             start = partial(
-                run_deployment, name, parameters=parameters, timeout=0, as_subflow=True,
+                arun_deployment, name, parameters=parameters, timeout=0, as_subflow=True,
                 flow_run_name=f"{flow_run.get_name()}-rows-{rows}{again}",
                 idempotency_key=f"{parent_id}-rows-{rows}{again}",
             )  # fmt: skip
@@ -309,7 +310,7 @@ async def _delete_limit(name: str) -> None:
 async def _cancel(run_id: UUID, reason: str, outage: ApiOutage) -> None:
     """Cancel a chunk run that is to be run again, so that it cannot start late (its worker
     back) beside its replacement. Forced: a dead worker cannot see it through."""
-    state = Cancelled(message=f"run again by its parent: it {reason}")
+    state: State[Any] = Cancelled(message=f"run again by its parent: it {reason}")
 
     async def cancel() -> None:
         async with get_client() as client:

@@ -14,22 +14,29 @@ package do the same, by the same rule:
 `.aio(...)` is the call as a coroutine whoever calls (`asyncio.run(make_videos.aio(...))`, the
 0.1 way, works with it); `.submit()` and `.map()` are Prefect's own and unchanged; `.fn` is the
 bare coroutine function.
+
+For a type checker a call returns the result (what sync callers get, as Prefect types its
+`async_dispatch` methods) and `.aio(...)` the coroutine: typed async code awaits `.aio(...)`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from prefect import Flow, Task
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 from prefect.utilities.asyncutils import run_coro_as_sync
+from typing_extensions import ParamSpec
 
 __all__ = ["SyncCallableFlow", "SyncCallableTask", "caller_is_async", "sync_callable"]
 
-Callable_ = TypeVar("Callable_", Flow, Task)
+Callable_ = TypeVar("Callable_", Flow, Task)  # type: ignore[type-arg]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def caller_is_async() -> bool:
@@ -77,14 +84,56 @@ def _sync_callable_class(base: type[Callable_]) -> type[Callable_]:
     return SyncCallable
 
 
-#: An async flow that returns its result to a sync caller (a class of its own, not a mixin:
-#: `sync_callable` swaps the class of a flow made by `@flow`, which needs Prefect's layout).
-SyncCallableFlow = _sync_callable_class(Flow)
-#: An async task that returns its result to a sync caller.
-SyncCallableTask = _sync_callable_class(Task)
+if TYPE_CHECKING:  # what the classes made below are, as a type checker sees them
+
+    class SyncCallableFlow(Flow[P, Coroutine[Any, Any, R]]):
+        """An async Prefect flow whose sync callers get its result."""
+
+        @overload  # type: ignore[override]
+        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> Any: ...
+
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]: ...
+
+        def with_options(self, **kwargs: Any) -> SyncCallableFlow[P, R]: ...
+
+    class SyncCallableTask(Task[P, Coroutine[Any, Any, R]]):
+        """An async Prefect task whose sync callers get its result."""
+
+        @overload  # type: ignore[override]
+        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> Any: ...
+
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]: ...
+
+        def with_options(self, **kwargs: Any) -> SyncCallableTask[P, R]: ...
+
+else:
+    #: An async flow that returns its result to a sync caller (a class of its own, not a
+    #: mixin: `sync_callable` swaps the class of a flow made by `@flow`, which needs Prefect's
+    #: layout).
+    SyncCallableFlow = _sync_callable_class(Flow)
+    #: An async task that returns its result to a sync caller.
+    SyncCallableTask = _sync_callable_class(Task)
 
 
-def sync_callable(flow_or_task: Callable_) -> Callable_:
+@overload
+def sync_callable(flow_or_task: Flow[P, Coroutine[Any, Any, R]]) -> SyncCallableFlow[P, R]: ...
+
+
+@overload
+def sync_callable(flow_or_task: Task[P, Coroutine[Any, Any, R]]) -> SyncCallableTask[P, R]: ...
+
+
+def sync_callable(flow_or_task: Any) -> Any:
     """Make an async flow or task (made by `@flow` or `@task`) callable from sync code too."""
     if not inspect.iscoroutinefunction(flow_or_task.fn):
         raise TypeError(f"{flow_or_task.name} is not async: it needs no dispatch")

@@ -79,10 +79,9 @@ def emit_row_event(item: ItemResult, flow_run_id: str | None) -> None:
             {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
              "prefect.resource.role": "flow-run"}
         )  # fmt: skip
-    if item.output:
-        related.append(
-            {"prefect.resource.id": asset_key(item.output), "prefect.resource.role": "output"}
-        )
+    output_key = asset_key(item.output) if item.output else None
+    if output_key:
+        related.append({"prefect.resource.id": output_key, "prefect.resource.role": "output"})
     emit_event(
         event=f"{VIDEO_EVENT_PREFIX}{item.status}",
         resource=_resource(item, flow_run_id),

@@ -12,22 +12,21 @@ outcome and the report and artifacts are published.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import warnings
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import anyio
-from prefect import Task, flow, get_run_logger, task
+from prefect import State, Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import Failed
 from pydantic import Field, TypeAdapter
 
 from prefect_grok_video.blocks import GrokVideoCredentials
@@ -75,6 +74,7 @@ from prefect_grok_video.flows.tasks import (
     shared_client,
 )
 from prefect_grok_video.inputs import VideoInput, resolve_video
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.manifest import InvalidRow, Manifest, ManifestRow, ValidRow, load_manifest
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.outputs import OutputFolder, intact
@@ -123,7 +123,7 @@ class _JobOutcome:
 
 @task(name="validate-manifest", cache_policy=NO_CACHE)
 async def validate_manifest(
-    manifest: str | Sequence[ManifestRow | dict],
+    manifest: str | Sequence[ManifestRow | Mapping[str, Any]],
     default_model: str,
     max_upload_bytes: int,
     rows: Collection[int] | None = None,
@@ -187,7 +187,7 @@ class _Run:
         self.logger = get_run_logger()
         self.background = Background(self.logger)
         self._jobs: dict[tuple[object, ...], asyncio.Task[_JobOutcome]] = {}
-        self._submitting: set[asyncio.Task | None] = set()
+        self._submitting: set[asyncio.Task[Any] | None] = set()
         loop = asyncio.get_running_loop()
         #: The row an `@<id>` names: the first with that id (a later one is a duplicate).
         self._by_id: dict[str, ValidRow | InvalidRow] = {}
@@ -216,8 +216,8 @@ class _Run:
         for row in manifest.valid:
             self._same_job.setdefault(row.identity, []).append(row)
             self._rows_left[row.identity] = self._rows_left.get(row.identity, 0) + 1
-        for row in manifest.rows:
-            self._by_id.setdefault(row.id, row)
+        for any_row in manifest.rows:
+            self._by_id.setdefault(any_row.id, any_row)
         for row in manifest.valid:
             above = self._by_id.get(row.upstream or "")
             if above is None or above.row in self._ended:
@@ -446,21 +446,22 @@ class _Run:
         common = {
             "credentials": self.credentials, "row_id": row.id, "attempt": attempt,
             "cost_estimate": self.prices.row(row) if self.budget is not None else None,
-            "return_state": True,
         }  # fmt: skip
+        state: State[Submission]
         if row.action == "generate":
             state = await submit(
                 row.prompt, row.image, row.duration, row.aspect_ratio, row.resolution, row.model,
-                image_fingerprint=row.image_fingerprint, **common,
+                image_fingerprint=row.image_fingerprint, return_state=True, **common,
             )  # fmt: skip
         elif row.action == "edit":
             state = await submit(video or row.video, row.prompt, row.model,
-                                 fingerprint=fingerprint, **common)  # fmt: skip
+                                 fingerprint=fingerprint, return_state=True, **common)  # fmt: skip
         else:
             state = await submit(video or row.video, row.prompt, row.duration, row.model,
-                                 fingerprint=fingerprint, **common)  # fmt: skip
+                                 fingerprint=fingerprint, return_state=True, **common)  # fmt: skip
         self._ran(row, state)
-        return await state.aresult()
+        submission: Submission = await state.aresult()
+        return submission
 
     def _ran(self, row: ValidRow, state: State) -> None:
         """Note a task run of `row`, for Prefect's context to forget once the row ends."""
@@ -573,14 +574,16 @@ class _Run:
         finish = self._materializing(row, destination)
         if refresh:
             finish = finish.with_options(refresh_cache=True)
-        state = await finish(
+        # Prefect types an async task called with return_state=True as returning its State: it
+        # returns a coroutine of it.
+        state: State[Finished] = await cast(Any, finish)(
             submission.request_id, destination, self.credentials,
             timeout=self.options.wait_timeout, submitted_at=submission.submitted_at,
             row_id=row.id, asset_metadata=row_metadata(row), on_ended=on_ended,
             return_state=True,
         )  # fmt: skip
         self._ran(row, state)
-        finished = await state.aresult()  # raises what the task raised
+        finished: Finished = await state.aresult()  # raises what the task raised
         if state.name == "Cached":
             self._known.add(row.row)
         return finished
@@ -601,15 +604,19 @@ class _Run:
             raise DownloadError("the job no longer offers its video: run again with refresh")
         return download
 
-    def _materializing(self, row: ValidRow, destination: str) -> Task[..., Finished]:
+    def _materializing(
+        self, row: ValidRow, destination: str
+    ) -> Task[..., Coroutine[Any, Any, Finished]]:
         """The finish task of a row, materializing its video as an asset whose upstream is
         its input (or its upstream row's video)."""
         asset = video_asset(row, destination)
         if asset is None:
             return finish_video
         upstream = self._by_id.get(row.upstream or "")
-        upstream_output = (
-            self.output.destination(upstream.output_name) if upstream is not None else None
+        upstream_output = (  # (a row whose upstream is invalid is not run)
+            self.output.destination(upstream.output_name)
+            if isinstance(upstream, ValidRow)
+            else None
         )
         return materializing_finish(asset, input_asset_keys(row, upstream_output))
 
@@ -697,7 +704,7 @@ def _invalid_result(row: InvalidRow) -> ItemResult:
 
 
 async def _extend(
-    manifest: str | Sequence[ManifestRow | dict],
+    manifest: str | Sequence[ManifestRow | Mapping[str, Any]],
     options: RunOptions,
     credentials: GrokVideoCredentials | None,
 ) -> RunReport:
@@ -735,9 +742,9 @@ async def _extend(
         logger.info("Spend cap $%.2f; the valid rows are estimated at %s", options.max_cost,
                     estimate.describe())  # fmt: skip
     quiet = routine_task_ends_dropped([*(t.name for t in SUBMIT_TASKS.values()), finish_video.name])
-    # The gate gets ready (the global limit looked up, a first batch of its slots taken) while
-    # the rows' first task runs start, and gives back the slots left unused after the valid
-    # rows' submissions (or when the run ends).
+    # The gate gets ready (the global limit looked up, a first batch of its slots taken unless
+    # one row is all there is) while the rows' first task runs start, and gives back the slots
+    # left unused once every job is submitted (`_Run._settle`) or when the run ends.
     # A Prefect API out of reach pauses submissions (the shared rate is kept there) this long.
     outage_seconds = SupervisionSettings.from_env().server_outage_timeout
     async with (
@@ -795,7 +802,7 @@ async def _extend(
     return report
 
 
-def _budget(options: RunOptions, logger: logging.Logger | logging.LoggerAdapter) -> Budget | None:
+def _budget(options: RunOptions, logger: Logger) -> Budget | None:
     """The run's spend cap: its chunked run's shared one, or its own."""
     if options.max_cost is None:
         return None
@@ -804,12 +811,16 @@ def _budget(options: RunOptions, logger: logging.Logger | logging.LoggerAdapter)
     return LocalBudget(options.max_cost)
 
 
-def _final(report: RunReport, fail_on_item_error: bool, value: object) -> object:
-    """The flow's return: the value, or a Failed state whose `RunFailedError` carries it."""
+def _final(report: RunReport, fail_on_item_error: bool, value: Result) -> Result:
+    """The flow's return: the value, or a Failed state whose `RunFailedError` carries it.
+
+    Typed as the value: a flow that returns a Failed state raises its error to its caller,
+    which never gets the state itself."""
     if report.all_succeeded or not fail_on_item_error:
         return value
     message = report.summary_line()
-    return Failed(message=message, data=RunFailedError(message, result=value))
+    failed: State[Any] = Failed(message=message, data=RunFailedError(message, result=value))
+    return cast(Result, failed)
 
 
 # Bounds the UI form and parameter validation enforce; the descriptions are the docstrings'.
@@ -820,6 +831,11 @@ Resubmits = Annotated[int, Field(ge=0, le=10)]
 ChunkSize = Annotated[int | None, Field(ge=1)]
 Rows = Annotated[str | None, Field(pattern=ROWS_PATTERN)]
 MaxCost = Annotated[float | None, Field(gt=0)]
+if TYPE_CHECKING:  # what a caller may pass: dicts too, which the flow validates as rows
+    InlineRows = Sequence[ManifestRow | Mapping[str, Any]]
+else:  # what the UI form shows: a list of rows
+    InlineRows = list[ManifestRow]
+Result = TypeVar("Result")
 
 
 @sync_callable
@@ -830,7 +846,7 @@ MaxCost = Annotated[float | None, Field(gt=0)]
     result_serializer=RESULT_SERIALIZER,
 )
 async def make_videos(
-    manifest: str | list[ManifestRow],
+    manifest: str | InlineRows,
     output: str = DEFAULT_OUTPUT,
     credentials: GrokVideoCredentials | None = None,
     max_concurrency: Concurrency = DEFAULT_MAX_CONCURRENCY,
@@ -845,7 +861,7 @@ async def make_videos(
     max_cost: MaxCost = None,
     prices: dict[str, dict[str, float]] | None = None,
     budget: str | None = None,
-) -> RunReport | State:
+) -> RunReport:
     """Generate, edit and extend the videos of a manifest with Grok, and download them.
 
     Returns the `RunReport`. When a row did not succeed the run ends Failed (after everything
@@ -856,10 +872,10 @@ async def make_videos(
     Args:
         manifest: A path or storage URL (s3://, gs://, ...) of a CSV, JSON, JSONL or YAML file,
             or a list of rows. Columns: action (generate, edit or extend; extend when empty),
-            prompt (required), video (for edit and extend; @<id> for another row's result),
+            prompt (required), video (for edit and extend; `@<id>` for another row's result),
             image (a still, for generate), duration, aspect_ratio, resolution, model, id (names
             the output file). Relative paths are read from the manifest's folder.
-        output: Folder or storage URL the videos are written to, as <id>.mp4.
+        output: Folder or storage URL the videos are written to, as `<id>.mp4`.
         credentials: The Grok Video Credentials block to use; empty means the worker's
             GROK_VIDEO_* environment variables.
         max_concurrency: Most rows in flight at once. Keep it above submit_rate x the jobs'

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 import anyio
 
 from prefect_grok_video.gallery import write_gallery
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.report import RunReport
 
 __all__ = ["publish_gallery"]
 
 
-async def publish_gallery(
-    report: RunReport, logger: logging.Logger | logging.LoggerAdapter
-) -> str | None:
+async def publish_gallery(report: RunReport, logger: Logger) -> str | None:
     """Write `<output>/report.json` and `<output>/index.html` for `report`; a failure is a
     warning, never the run's."""
     if not report.output:  # no row got as far as a file (a chunked run that lost them all)

@@ -15,12 +15,13 @@ Each paid submission passes two checks, one submission at a time:
    the last run's last one, and together they stay within d per second. Slots given back
    early keep that interval too.
 
-A run that says how many submissions it expects (`expected`) gives its batch's unused slots back
-right after the last of them, not when it ends, and one expecting a single submission takes no
-batch ahead: many small runs at once (an `asyncio.gather` over single-video flows) then take
-turns at the limit as fast as they submit, instead of each holding it for its whole run.
-Runs waiting for the limit ask again sooner at first and less often the longer they wait
-(`retry_delays`), so twenty of them do not keep a SQLite-backed server's database locked.
+A run gives its batch's unused slots back (`release`) as soon as it has nothing left to submit
+(the flows call it then, not only at the end), and a run that expects a single submission
+(`expected=1`) takes no batch ahead: many small runs at once (an `asyncio.gather` over
+single-video flows) then take turns at the limit as fast as they submit, instead of each holding
+it while it sets up. Runs waiting for the limit ask again sooner at first and less often the
+longer they wait (`retry_delays`), so twenty of them do not keep a SQLite-backed server's
+database locked.
 
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
@@ -47,6 +48,7 @@ from prefect_grok_video.flows.slots import (
     SlotsRefused,
     SourceBusy,
 )
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.pacing import Clock, Pacer, Sleep
 
 __all__ = ["DEFAULT_LIMIT_NAME", "GateClosedError", "SubmitGate"]
@@ -91,7 +93,7 @@ class SubmitGate:
         rate: float,
         *,
         limit_name: str | None = DEFAULT_LIMIT_NAME,
-        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        logger: Logger | None = None,
         slots: SlotSource | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -99,11 +101,9 @@ class SubmitGate:
         expected: int | None = None,
     ) -> None:
         self.rate = rate
-        #: Submissions this run expects to make (None: unknown); after the last of them the
-        #: batch's unused slots go back at once.
+        #: Submissions this run expects to make (None: unknown); with one, `prepare` takes no
+        #: batch ahead.
         self.expected = expected
-        self._admitted = 0
-        self._giving_back: asyncio.Future[None] | None = None
         self.limit_name = limit_name
         self._source: SlotSource = slots if slots is not None else PrefectSlots()
         self._clock = clock
@@ -134,12 +134,10 @@ class SubmitGate:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for pending in (self._preparing, self._giving_back):
-            if pending is None:
-                continue
+        if self._preparing is not None:
             if exc_info[0] is not None:  # a failed or cancelled run waits for no server
-                pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
+                self._preparing.cancel()
+            await asyncio.gather(self._preparing, return_exceptions=True)
         await self.release()
 
     def close(self) -> None:
@@ -192,9 +190,6 @@ class SubmitGate:
             finally:
                 self._pacer.space_from_now()
                 self._last_sent = self._clock()
-                self._admitted += 1
-                if self._admitted == self.expected:  # its last one: free the rest for others
-                    self._giving_back = asyncio.ensure_future(self.release())
 
     async def wait(self) -> None:
         """Wait until one more submission may be sent at once (`admit` with nothing to do)."""

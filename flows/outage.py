@@ -11,12 +11,12 @@ server for less than `quiet_seconds` are not an outage worth a line.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timezone
 
 import httpx
 
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.pacing import Clock
 
 __all__ = ["DEFAULT_OUTAGE_SECONDS", "ApiOutage", "is_out_of_reach"]
@@ -42,7 +42,7 @@ class ApiOutage:
 
     def __init__(
         self,
-        logger: logging.Logger | logging.LoggerAdapter,
+        logger: Logger,
         limit: float = DEFAULT_OUTAGE_SECONDS,
         *,
         waiting: str,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any, TypedDict
 
 from prefect import flow
-from prefect.states import State
+from prefect.serializers import Serializer
 
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.flows.dispatch import sync_callable
@@ -35,8 +36,13 @@ from prefect_grok_video.report import ItemResult
 __all__ = ["edit_video", "extend_video", "generate_video"]
 
 
-#: Each flow's `ItemResult` is kept in result storage, for a downstream flow run to read.
-_RESULTS = {"persist_result": True, "result_serializer": RESULT_SERIALIZER}
+class _ResultOptions(TypedDict):
+    persist_result: bool
+    result_serializer: Serializer[Any]
+
+
+#: Every single-video flow keeps its result (its `ItemResult`) where another process can read it.
+_RESULTS: _ResultOptions = {"persist_result": True, "result_serializer": RESULT_SERIALIZER}
 
 #: A video or still as a flow takes it: a path or URL (text or `Path`), a video made earlier
 #: (`ItemResult`, or `DownloadResult`), or the bytes (see `media_reference`).
@@ -69,10 +75,10 @@ def _id_for_prompt(prompt: str) -> str:
 
 
 async def _one(row: ManifestRow, options: RunOptions, credentials: GrokVideoCredentials | None,
-               fail_on_item_error: bool) -> ItemResult | State:  # fmt: skip
+               fail_on_item_error: bool) -> ItemResult:  # fmt: skip
     """Run a one-row manifest: the flows of a single video."""
     report = await _extend([row], options, credentials)
-    return _final(report, fail_on_item_error, report.items[0])  # type: ignore[return-value]
+    return _final(report, fail_on_item_error, report.items[0])
 
 
 def _single(output: str, submit_rate: float, wait_timeout: float, max_resubmits: int,
@@ -101,8 +107,8 @@ async def generate_video(
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
     fail_on_item_error: bool = True,
-) -> ItemResult | State:
-    """Generate one video from a prompt (and a still) with Grok; download it to output/<id>.mp4.
+) -> ItemResult:
+    """Generate one video from a prompt (and a still) with Grok; download it to `output/<id>.mp4`.
 
     Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
     (or `fail_on_item_error` is False).
@@ -126,7 +132,8 @@ async def generate_video(
         fail_on_item_error: End the run Failed unless the video was made.
     """
     row = ManifestRow(
-        id=id or _id_for_prompt(prompt), action="generate", image=image, prompt=prompt,
+        id=id or _id_for_prompt(prompt), action="generate", image=media_reference(image),
+        prompt=prompt,
         duration=duration, aspect_ratio=aspect_ratio, resolution=resolution, model=model,
     )  # fmt: skip
     options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
@@ -149,9 +156,9 @@ async def edit_video(
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
     fail_on_item_error: bool = True,
-) -> ItemResult | State:
+) -> ItemResult:
     """Edit one video with Grok (the result is as long as the input) and download it to
-    output/<id>.mp4.
+    `output/<id>.mp4`.
 
     Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
     (or `fail_on_item_error` is False).
@@ -171,8 +178,8 @@ async def edit_video(
         refresh: Pay for a new edit even if this one was already submitted.
         fail_on_item_error: End the run Failed unless the video was made.
     """
-    video = media_reference(video)
-    row = ManifestRow(id=id or _id_for(video, "edit", output), action="edit", video=video,
+    source: str = media_reference(video)
+    row = ManifestRow(id=id or _id_for(source, "edit", output), action="edit", video=source,
                       prompt=prompt, model=model)  # fmt: skip
     options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
     return await _one(row, options, credentials, fail_on_item_error)
@@ -197,14 +204,14 @@ async def extend_video(
     max_resubmits: Resubmits = 2,
     refresh: bool = False,
     fail_on_item_error: bool = True,
-) -> ItemResult | State:
-    """Extend one video with Grok and download the result to output/<id>.mp4.
+) -> ItemResult:
+    """Extend one video with Grok and download the result to `output/<id>.mp4`.
 
     Returns its `ItemResult`; fails with a `RunFailedError` carrying it unless it succeeded
     (or `fail_on_item_error` is False).
 
     Args:
-        video: A path, storage URL, http(s) URL, data URL or file_id:<id> of an MP4 of 2-15 s,
+        video: A path, storage URL, http(s) URL, data URL or `file_id:<id>` of an MP4 of 2-15 s,
             or a video made earlier (its `ItemResult` or `DownloadResult`), or its bytes.
         prompt: What happens next in the video.
         duration: Seconds of new video, 2-10.
@@ -219,8 +226,8 @@ async def extend_video(
         refresh: Pay for a new generation even if this video was already submitted.
         fail_on_item_error: End the run Failed unless the video was made.
     """
-    video = media_reference(video)
-    row = ManifestRow(id=id or _id_for(video, "extend", output), action="extend", video=video,
+    source: str = media_reference(video)
+    row = ManifestRow(id=id or _id_for(source, "extend", output), action="extend", video=source,
                       prompt=prompt, duration=duration, model=model)  # fmt: skip
     options = _single(output, submit_rate, wait_timeout, max_resubmits, refresh)
     return await _one(row, options, credentials, fail_on_item_error)

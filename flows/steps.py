@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
-from prefect.deployments.steps import git_clone
+from prefect.deployments.steps.pull import git_clone
 
 __all__ = ["REPOSITORY_VARIABLE", "fetch_project", "record_project"]
 
@@ -54,7 +55,8 @@ def fetch_project(
     """
     repository = _given(repository)
     if repository:
-        return git_clone(repository=repository, branch=branch, access_token=access_token)
+        cloned = git_clone(repository=repository, branch=branch, access_token=access_token)
+        return cast(dict[str, str], cloned)  # a sync caller gets the dict itself
     if directory and Path(directory).is_dir():
         os.chdir(directory)
         return {"directory": os.getcwd()}

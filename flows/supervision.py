@@ -195,8 +195,9 @@ async def _last_heartbeat(
         event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
         resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]),
         occurred=EventOccurredFilter(
-            since=running_since - timedelta(seconds=5),
-            until=datetime.now(timezone.utc) + timedelta(minutes=5),
+            # Prefect's `DateTime` is a datetime it validates from any aware datetime.
+            since=running_since - timedelta(seconds=5),  # type: ignore[arg-type]
+            until=datetime.now(timezone.utc) + timedelta(minutes=5),  # type: ignore[arg-type]
         ),
         order=EventOrder.DESC,
     )

@@ -15,20 +15,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, cast
 
-from prefect import Task, get_run_logger, task
+from prefect import State, Task, get_run_logger, task
 from prefect.assets import Asset, add_asset_metadata, materialize
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import AssetContext, TaskRunContext
 from prefect.runtime import flow_run
-from prefect.states import State
+from prefect.tasks import TaskRunNameCallbackWithParameters
 from prefect.transactions import get_transaction
 from pydantic import BaseModel, Field
 
@@ -38,7 +38,7 @@ from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
 from prefect_grok_video.flows.assets import job_metadata
 from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
 from prefect_grok_video.flows.claims import Claim, ClaimedElsewhere, HolderGoneError, SubmitClaims
-from prefect_grok_video.flows.dispatch import sync_callable
+from prefect_grok_video.flows.dispatch import SyncCallableTask, sync_callable
 from prefect_grok_video.flows.gate import SubmitGate
 from prefect_grok_video.inputs import (
     ImageInput,
@@ -108,11 +108,12 @@ def _row_label(parameters: dict[str, Any]) -> str:
     return request_id if isinstance(request_id, str) else "video"
 
 
-def _run_name(step: str):
+def _run_name(step: str) -> TaskRunNameCallbackWithParameters:
     def name(parameters: dict[str, Any]) -> str:
         return f"{step}-{_row_label(parameters)}"
 
-    return name
+    # What Prefect calls with the parameters (its protocol's classmethod no function has).
+    return cast(TaskRunNameCallbackWithParameters, name)
 
 
 def _retry_if_retryable(task: Any, task_run: TaskRun, state: State) -> bool:
@@ -149,6 +150,7 @@ def _submission_key(action: Action) -> Callable[[TaskRunContext | None, dict[str
         if action == "extend":
             # As it has been since extensions were the only operation: reruns of manifests
             # submitted by earlier versions reuse their jobs.
+            assert duration is not None  # an extension always has one
             payload = ["grok-video-submit/1", options.base_url, model, parameters["prompt"],
                        int(duration), video, attempt]  # fmt: skip
         else:
@@ -172,7 +174,9 @@ def job_key(row_id: str | None, attempt: int) -> str:
 submission_key = _submission_key("extend")
 
 
-def _submit_task(action: Action) -> Callable[[Callable[P, Awaitable[Submission]]], Any]:
+def _submit_task(
+    action: Action,
+) -> Callable[[Callable[P, Coroutine[Any, Any, Submission]]], SyncCallableTask[P, Submission]]:
     """The decorator of `action`'s submit task: cached by what the job is, retried only when
     nothing can have been paid for, run named `<action>-<row id>`."""
     return lambda fn: sync_callable(task(
@@ -380,7 +384,9 @@ async def submit_extension(
 
 
 #: The submit task of each action.
-SUBMIT_TASKS = {"generate": submit_generation, "edit": submit_edit, "extend": submit_extension}
+SUBMIT_TASKS: dict[Action, SyncCallableTask[..., Submission]] = {
+    "generate": submit_generation, "edit": submit_edit, "extend": submit_extension,
+}  # fmt: skip
 
 
 def _model(credentials: GrokVideoCredentials | None) -> str:
@@ -545,7 +551,9 @@ async def finish_video(
     return Finished(job=job, download=download)
 
 
-def materializing_finish(asset: Asset, upstream: Sequence[str]) -> Task[..., Finished]:
+def materializing_finish(
+    asset: Asset, upstream: Sequence[str]
+) -> Task[..., Coroutine[Any, Any, Finished]]:
     """`finish_video` as a task that materializes `asset` from the `upstream` assets, for one
     row: the UI's asset graph then links the video to its input."""
     return materialize(asset, asset_deps=list(upstream), **_FINISH_OPTIONS)(finish_video.fn)

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from prefect_grok_video.console import prepare_prefect, progress_listener, progress_mode, ui_hint
 from prefect_grok_video.report_text import format_report
 from prefect_grok_video.settings import DEFAULT_MAX_CONCURRENCY
@@ -92,7 +94,7 @@ from prefect_grok_video.operations. Prompt directives: #moderated, #expired, #fa
 #fail-first=<code>, #latency=<seconds>."""
 
 
-def _add_emulator(subparsers: argparse._SubParsersAction) -> None:
+def _add_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "emulator",
         help="serve a local emulator of the Grok video API on 127.0.0.1",
@@ -337,7 +339,7 @@ def _execute(
 # -- grok-video run -------------------------------------------------------------------------
 
 
-def _add_run(subparsers: argparse._SubParsersAction) -> None:
+def _add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "run",
         help="make every video of a manifest (generate, edit, extend) and download them",
@@ -451,7 +453,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 # -- grok-video validate --------------------------------------------------------------------
 
 
-def _add_validate(subparsers: argparse._SubParsersAction) -> None:
+def _add_validate(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="check every row of a manifest without submitting anything",
@@ -484,10 +486,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for row in manifest.invalid:
         print(row.message)
     blocked = manifest.blocked_by()
-    for row in manifest.valid:
-        if row.row in blocked:
-            above = blocked[row.row]
-            print(f"row {row.row} (id {row.id!r}): video: waits for row {above.row} "
+    for valid in manifest.valid:
+        if valid.row in blocked:
+            above = blocked[valid.row]
+            print(f"row {valid.row} (id {valid.id!r}): video: waits for row {above.row} "
                   f"(id {above.id!r}), which is invalid: it will not run")  # fmt: skip
     total, invalid = len(manifest.rows), len(manifest.invalid)
     waiting = f", {len(blocked)} waiting on an invalid row" if blocked else ""
@@ -505,7 +507,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 DEMO_OUTPUT = "./grok-video-demo"
 
 
-def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the bundled example manifest against a local emulator",
@@ -560,7 +562,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"Demo: the Grok video API emulator is serving on {server.base_url}")
         print(f"Demo: running the rows of {manifest} into {output}", flush=True)
         # Unsaved credentials passed to the flow: nothing lands in the environment.
-        credentials = GrokVideoCredentials(api_key=server.api_key, base_url=server.base_url)
+        credentials = GrokVideoCredentials(
+            api_key=SecretStr(server.api_key), base_url=server.base_url
+        )
         options = {
             "output": str(output),
             "submit_rate": 1.0,
@@ -588,7 +592,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # -- entry point ----------------------------------------------------------------------------
 
-_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+_SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_run,
     _add_validate,
     _add_demo,

@@ -34,6 +34,7 @@ from prefect_grok_video.errors import (
     PollTimeoutError,
 )
 from prefect_grok_video.inputs import ImageInput, VideoInput, resolve_image, resolve_video
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.operations import JobRequest
 from prefect_grok_video.policies import LatencyHistory, PollPolicy, RetryPolicy, retrying
@@ -57,7 +58,6 @@ from prefect_grok_video.tls import tls_context
 __all__ = ["AsyncGrokVideoClient"]
 
 T = TypeVar("T")
-Logger = logging.Logger | logging.LoggerAdapter
 _KNOWN_STATUSES = frozenset({"pending", "done", "failed", "expired"})
 #: Connections kept for API calls (submits and polls); downloads have a pool of their own.
 _API_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import logging
 import os
 import socket
 import tempfile
@@ -27,6 +26,7 @@ import httpx
 from prefect_grok_video._version import __version__
 from prefect_grok_video.errors import DownloadError, redact
 from prefect_grok_video.inputs import is_storage_url
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.models import DownloadResult
 from prefect_grok_video.outputs import local_path
 from prefect_grok_video.policies import RetryPolicy, retrying
@@ -34,7 +34,6 @@ from prefect_grok_video.tls import tls_context
 
 __all__ = ["Downloader"]
 
-Logger = logging.Logger | logging.LoggerAdapter
 #: Bytes gathered before one write (in a worker thread) to the partial file.
 _WRITE_BYTES = 1024 * 1024
 #: Connections kept for downloads, apart from the API's.

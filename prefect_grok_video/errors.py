@@ -29,6 +29,7 @@ anything taken from a response passes through `redact` first.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "RETRYABLE_JOB_ERROR_CODES",
@@ -118,11 +119,13 @@ class GrokVideoError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
-    def __reduce__(self):  # keeps keyword-only context through pickling (Prefect persists errors)
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # keeps keyword-only context through pickling (Prefect persists errors)
         return (_rebuild, (type(self), self.message, self.__dict__))
 
 
-def _rebuild(cls: type[GrokVideoError], message: str, state: dict) -> GrokVideoError:
+def _rebuild(cls: type[GrokVideoError], message: str, state: dict[str, Any]) -> GrokVideoError:
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     error.__dict__.update(state)
@@ -136,7 +139,7 @@ class ConfigurationError(GrokVideoError):
 class InputError(GrokVideoError):
     """An input value cannot be sent to the service; `field` names it and the message says why."""
 
-    def __init__(self, message: str, *, field: str = "video", **context) -> None:
+    def __init__(self, message: str, *, field: str = "video", **context: Any) -> None:
         super().__init__(message, **context)
         self.field = field
 
@@ -148,7 +151,9 @@ class InputError(GrokVideoError):
 class PreflightError(InputError):
     """An input video breaks one of the service's rules; `rule` names it, `found` what was seen."""
 
-    def __init__(self, message: str, *, rule: str, found: str | None = None, **context) -> None:
+    def __init__(
+        self, message: str, *, rule: str, found: str | None = None, **context: Any
+    ) -> None:
         super().__init__(message, **context)
         self.rule = rule
         self.found = found
@@ -184,7 +189,7 @@ class RateLimitError(APIError):
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **context) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.retry_after = retry_after
 
@@ -219,7 +224,9 @@ class PollTimeoutError(GrokVideoError):
     """The job was still pending when the wait's deadline passed. The job may still finish:
     wait again with the same `request_id` rather than submitting again."""
 
-    def __init__(self, message: str, *, elapsed: float, last_status: str | None, **context):
+    def __init__(
+        self, message: str, *, elapsed: float, last_status: str | None, **context: Any
+    ) -> None:
         super().__init__(message, **context)
         self.elapsed = elapsed
         self.last_status = last_status
@@ -232,7 +239,7 @@ class JobFailedError(GrokVideoError):
     `service_unavailable` and `internal_error`, and then only as a *new* submission.
     """
 
-    def __init__(self, message: str, *, code: str, **context) -> None:
+    def __init__(self, message: str, *, code: str, **context: Any) -> None:
         super().__init__(message, code=code, **context)
 
     @property
@@ -249,7 +256,7 @@ class DownloadError(GrokVideoError):
     """A generated video could not be downloaded or stored. Retryable unless `retryable` says not
     (a refused URL scheme or an oversize file will not change)."""
 
-    def __init__(self, message: str, *, retryable: bool = True, **context) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, **context: Any) -> None:
         super().__init__(message, **context)
         self.retryable = retryable
 
@@ -262,7 +269,7 @@ class RunFailedError(GrokVideoError):
     `ItemResult` for `extend_video`), so nothing about the run is lost to the caller.
     """
 
-    def __init__(self, message: str, *, result: object = None, **context) -> None:
+    def __init__(self, message: str, *, result: object = None, **context: Any) -> None:
         # `result` is None when the error was read back from result storage, which keeps only
         # its message: the run's report is then `<output>/report.json` (and its artifacts).
         super().__init__(message, **context)

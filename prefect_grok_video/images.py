@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from prefect_grok_video.errors import PreflightError
 
@@ -46,7 +46,7 @@ def _refuse(rule: str, message: str, found: str | None) -> PreflightError:
     return PreflightError(message, rule=rule, found=found, field="image")
 
 
-def probe_image(f: BinaryIO) -> ImageInfo:
+def probe_image(f: IO[bytes]) -> ImageInfo:
     """What the still in `f` is; `PreflightError` (field `image`) unless PNG or JPEG."""
     head = f.read(32)
     if head.startswith(_PNG):
@@ -57,6 +57,7 @@ def probe_image(f: BinaryIO) -> ImageInfo:
         return ImageInfo("PNG", width, height)
     if head.startswith(_JPEG):
         return ImageInfo("JPEG", *_jpeg_size(head, f))
+    found: str | None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         found = "WebP"
     elif head[4:8] == b"ftyp":
@@ -69,7 +70,7 @@ def probe_image(f: BinaryIO) -> ImageInfo:
     )
 
 
-def _jpeg_size(head: bytes, f: BinaryIO) -> tuple[int, int]:
+def _jpeg_size(head: bytes, f: IO[bytes]) -> tuple[int, int]:
     """Width and height from a JPEG's first frame header (0, 0 if not found in the first 64 KiB)."""
     data = head + f.read(64 * 1024)
     at = 2
@@ -89,7 +90,7 @@ def _jpeg_size(head: bytes, f: BinaryIO) -> tuple[int, int]:
     return 0, 0
 
 
-def check_image(f: BinaryIO, size: int | None) -> ImageInfo:
+def check_image(f: IO[bytes], size: int | None) -> ImageInfo:
     """Probe a still and check its size against `MAX_IMAGE_BYTES`; return what was found."""
     info = probe_image(f)
     if size is not None and size > MAX_IMAGE_BYTES:

@@ -77,7 +77,7 @@ InputKind = Literal["url", "data_url", "file_id", "file"]
 VideoKind = InputKind
 
 
-def _human_size(size: int) -> str:
+def _human_size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
@@ -126,7 +126,8 @@ class MediaInput:
         if self.kind != "file" or self.location is None:
             raise TypeError(f"a {self.kind} input has no content to read")
         try:
-            return fsspec.open(self.location, "rb").open()
+            opened: IO[bytes] = fsspec.open(self.location, "rb").open()
+            return opened
         except OSError as exc:
             raise InputError(
                 f"cannot read {self.location}: {exc.strerror or exc}", field=self.FIELD

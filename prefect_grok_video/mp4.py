@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from prefect_grok_video.errors import PreflightError
 
@@ -105,7 +105,7 @@ def _refuse(rule: str, message: str, found: str | None) -> PreflightError:
     return PreflightError(message, rule=rule, found=found, field="video")
 
 
-def _iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[_Box]:
+def _iter_boxes(f: IO[bytes], start: int, end: int) -> Iterator[_Box]:
     """Yield the boxes between two offsets of `f`, checking each fits in the space it claims."""
     offset = start
     while offset < end:
@@ -142,7 +142,7 @@ def _iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[_Box]:
         offset += size
 
 
-def _read(f: BinaryIO, box: _Box) -> bytes:
+def _read(f: IO[bytes], box: _Box) -> bytes:
     f.seek(box.payload)
     return f.read(box.end - box.payload)
 
@@ -232,10 +232,10 @@ def _trun_ticks(trun: bytes, default: int) -> int | None:
     stride = 4 * bin(flags & 0xF00).count("1")  # duration, size, flags, composition offset
     if start + count * stride > len(trun):
         return None
-    return sum(struct.unpack_from(">I", trun, start + i * stride)[0] for i in range(count))
+    return sum(int(struct.unpack_from(">I", trun, start + i * stride)[0]) for i in range(count))
 
 
-def _fragment_ticks(f: BinaryIO, moofs: list[_Box], track: _Track, mvex: bytes) -> int | None:
+def _fragment_ticks(f: IO[bytes], moofs: list[_Box], track: _Track, mvex: bytes) -> int | None:
     """The video track's duration in the `moof` boxes (its timescale); None if unknown."""
     default = 0
     for trex in _child_boxes(mvex).get("trex", []):
@@ -267,7 +267,7 @@ def _fragment_ticks(f: BinaryIO, moofs: list[_Box], track: _Track, mvex: bytes) 
 
 
 def _duration(
-    f: BinaryIO, moov: dict[str, list[bytes]], track: _Track, moofs: list[_Box]
+    f: IO[bytes], moov: dict[str, list[bytes]], track: _Track, moofs: list[_Box]
 ) -> float | None:
     """Seconds of the video track, or of the movie (`mvhd`, the longest track) if it says none."""
     movie = _media_time(_first(moov, "mvhd"))
@@ -277,7 +277,7 @@ def _duration(
         mehd = _first(_child_boxes(moov["mvex"][0]), "mehd")
         wide = mehd[:1] == b"\x01"
         if movie and len(mehd) >= (12 if wide else 8):
-            value = struct.unpack_from(">Q" if wide else ">I", mehd, 4)[0]
+            value: int = struct.unpack_from(">Q" if wide else ">I", mehd, 4)[0]
             if value:
                 return value / movie[0]
         if track.track_id is None or not track.timescale:
@@ -291,7 +291,7 @@ def _duration(
     return movie[1] / movie[0] if movie and movie[1] else None
 
 
-def _is_transport_stream(f: BinaryIO, size: int) -> bool:
+def _is_transport_stream(f: IO[bytes], size: int) -> bool:
     """Whether `f` opens with two or three 188-byte packets, each starting with sync byte 0x47."""
     offsets = range(0, min(size, 3 * _TS_PACKET), _TS_PACKET)
     for offset in offsets:
@@ -301,7 +301,7 @@ def _is_transport_stream(f: BinaryIO, size: int) -> bool:
     return len(offsets) >= 2
 
 
-def _describe_non_mp4(f: BinaryIO, head: bytes, size: int) -> str:
+def _describe_non_mp4(f: IO[bytes], head: bytes, size: int) -> str:
     for magic, name in _SIGNATURES:
         if head.startswith(magic):
             return name
@@ -312,7 +312,7 @@ def _describe_non_mp4(f: BinaryIO, head: bytes, size: int) -> str:
     return f"no MP4 'ftyp' box (starts with {head[:8]!r})"
 
 
-def probe(f: BinaryIO, size: int | None = None) -> Mp4Info:
+def probe(f: IO[bytes], size: int | None = None) -> Mp4Info:
     """Read the structure of the MP4 in the seekable binary file `f` (of `size` bytes).
 
     Raises `PreflightError` (rule `container`) when the file is not an MP4 or is truncated.
@@ -420,7 +420,7 @@ def check_length(duration: float, seconds: tuple[float, float]) -> None:
 
 
 def preflight(
-    f: BinaryIO,
+    f: IO[bytes],
     size: int | None = None,
     seconds: tuple[float, float] = (MIN_INPUT_SECONDS, MAX_INPUT_SECONDS),
 ) -> Mp4Info:

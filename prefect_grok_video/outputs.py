@@ -84,7 +84,7 @@ def intact(result: DownloadResult) -> bool:
     """Whether a downloaded file is still there with its size (and, when local, its sha256)."""
     if is_storage_url(result.path):
         fs, path = fsspec.core.url_to_fs(result.path)
-        return fs.exists(path) and fs.size(path) == result.size
+        return bool(fs.exists(path) and fs.size(path) == result.size)
     path = Path(result.path)
     if not path.is_file() or path.stat().st_size != result.size:
         return False

@@ -31,7 +31,6 @@ should finish at its observed pace; without progress the interval grows geometri
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections import deque
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from prefect_grok_video.errors import GrokVideoError
+from prefect_grok_video.logs import Logger
 
 __all__ = ["LatencyHistory", "PollPolicy", "PollTracker", "RetryPolicy", "retrying"]
 
@@ -64,8 +64,8 @@ class RetryPolicy:
         """Seconds to wait before attempt number `attempt + 1` (attempts count from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        base = min(self.backoff_initial * 2 ** (attempt - 1), self.backoff_max)
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
+        base = min(self.backoff_initial * 2.0 ** (attempt - 1), self.backoff_max)
+        return float(base * (1 + random.uniform(-self.jitter, self.jitter)))
 
     def allows(self, attempt: int, elapsed: float, delay: float) -> bool:
         """Whether another attempt may start after `attempt` attempts and `elapsed` seconds."""
@@ -74,7 +74,7 @@ class RetryPolicy:
 
 async def retrying(
     policy: RetryPolicy,
-    logger: logging.Logger | logging.LoggerAdapter,
+    logger: Logger,
     operation: str,
     attempt: Callable[[], Awaitable[T]],
 ) -> T:
@@ -179,7 +179,7 @@ class PollTracker:
 
     def _growth(self, span: tuple[float, float]) -> float:
         low, high = span
-        return max(self.SPAN_GROWTH, (high / low) ** (1 / self.SPAN_POLLS))
+        return max(self.SPAN_GROWTH, float((high / low) ** (1 / self.SPAN_POLLS)))
 
     def next_delay(self, progress: float | None, retry_after: float | None = None) -> float:
         """Seconds to wait before the next poll, given the progress (0–100) the last one saw."""

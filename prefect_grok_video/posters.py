@@ -107,7 +107,7 @@ def _decode(source: object) -> list[Any]:
     """The first, middle and last frames of the file at `source` (a path or an open file)."""
     import av
 
-    with av.open(source) as container:  # type: ignore[call-overload]
+    with av.open(source) as container:
         if not container.streams.video:
             raise PosterError("the file has no video track")
         frames = _three_frames(container)

@@ -39,7 +39,14 @@ DEFAULT_MODEL = "grok-imagine-video"
 MiB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 512 * MiB
 DEFAULT_MAX_DOWNLOAD_BYTES = 2048 * MiB
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=300.0, pool=10.0)
+#: Seconds to connect, read, write and wait for a pooled connection.
+DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT = 10.0, 60.0, 300.0
+DEFAULT_TIMEOUT = httpx.Timeout(
+    connect=DEFAULT_CONNECT_TIMEOUT,
+    read=DEFAULT_READ_TIMEOUT,
+    write=DEFAULT_WRITE_TIMEOUT,
+    pool=10.0,
+)
 _DEFAULT_POLL = PollPolicy()
 #: Rows in flight at once in a flow run. A run keeps the service's rate only while
 #: rate x (job latency + download) rows fit: 1/s x 5-minute jobs is 300. Each waiting row is
@@ -96,19 +103,19 @@ class ClientOptions(BaseModel):
         description="Video model used when a request names none.",
     )
     connect_timeout: float = Field(
-        default=DEFAULT_TIMEOUT.connect,
+        default=DEFAULT_CONNECT_TIMEOUT,
         gt=0,
         title="Connect timeout (seconds)",
         description="Seconds allowed to open a connection to the API.",
     )
     read_timeout: float = Field(
-        default=DEFAULT_TIMEOUT.read,
+        default=DEFAULT_READ_TIMEOUT,
         gt=0,
         title="Read timeout (seconds)",
         description="Seconds allowed to wait for an answer from the API.",
     )
     write_timeout: float = Field(
-        default=DEFAULT_TIMEOUT.write,
+        default=DEFAULT_WRITE_TIMEOUT,
         gt=0,
         title="Write timeout (seconds)",
         description="Seconds allowed to send one chunk of a request (large uploads).",

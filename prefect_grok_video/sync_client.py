@@ -7,7 +7,6 @@ scripts and from code that already runs an event loop (notebooks, sync Prefect t
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,6 +17,7 @@ from pydantic import SecretStr
 
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.inputs import ImageInput, VideoInput
+from prefect_grok_video.logs import Logger
 from prefect_grok_video.models import DownloadResult, VideoJob
 from prefect_grok_video.operations import JobRequest
 from prefect_grok_video.policies import PollPolicy, RetryPolicy
@@ -50,7 +50,7 @@ class GrokVideoClient:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
-        logger: logging.Logger | logging.LoggerAdapter | None = None,
+        logger: Logger | None = None,
     ) -> None:
         """The arguments of `AsyncGrokVideoClient` (but `pace`, which belongs to a flow run)."""
         self._start(

@@ -1,5 +1,5 @@
 """The parent of a chunked run, on the session's Prefect server, with its chunk runs played by
-a stand-in for `run_deployment` (the real fan-out across workers is in test_deployments.py)."""
+a stand-in for `arun_deployment` (the real fan-out across workers is in test_deployments.py)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def chunked(monkeypatch, as_deployment) -> list[dict]:
         run_id = await finished_chunk_run(parameters["rows"])
         return SimpleNamespace(id=run_id, name=flow_run_name)
 
-    monkeypatch.setattr(chunks, "run_deployment", run_deployment)
+    monkeypatch.setattr(chunks, "arun_deployment", run_deployment)
     return started
 
 
@@ -135,7 +135,7 @@ async def test_chunk_runs_share_one_spend_cap(prefect_server, emulator, monkeypa
         state = await make_videos(**parameters, return_state=True)
         return SimpleNamespace(id=state.state_details.flow_run_id, name=flow_run_name)
 
-    monkeypatch.setattr(chunks, "run_deployment", run_deployment)
+    monkeypatch.setattr(chunks, "arun_deployment", run_deployment)
     manifest = write_csv(tmp_path / "m.csv", [
         {"id": f"r{n}", "action": "generate", "prompt": f"shared cap {n}", "duration": 2}
         for n in range(6)
@@ -169,7 +169,7 @@ def _scripted(monkeypatch, script: dict[str, list[State]]) -> list[tuple[str, st
         started.append((rows, flow_run_name, idempotency_key, run_id))
         return SimpleNamespace(id=run_id, name=flow_run_name)
 
-    monkeypatch.setattr(chunks, "run_deployment", run_deployment)
+    monkeypatch.setattr(chunks, "arun_deployment", run_deployment)
     return started
 
 

@@ -279,11 +279,11 @@ async def test_a_long_refusal_is_asked_again_less_often_up_to_half_a_second():
     assert 55 <= len(refused) <= 62
 
 
-async def test_a_run_expecting_n_submissions_gives_back_its_slots_after_the_nth():
+async def test_one_submission_runs_at_once_take_turns_as_fast_as_they_submit():
     """Twenty one-row runs at once at 10/s (an `asyncio.gather` over single-video flows): each
-    takes its batch only when its submission is ready and gives back the rest right after it,
-    so together they submit within about 5 s, still 1/rate apart. (Holding each batch to the
-    run's end, they took turns one whole run after another: 20 x 5.3 s.)"""
+    takes its batch only when its submission is ready and gives the rest back right after it
+    (as the flows do once every job is submitted), so together they submit within about 5 s,
+    still 1/rate apart. (Taking a batch ahead, each held the limit while it set up.)"""
     fake = FakeTime()
     slots = FakeSlots(fake)
     start = fake.now
@@ -292,6 +292,7 @@ async def test_a_run_expecting_n_submissions_gives_back_its_slots_after_the_nth(
         async with new_gate(fake, slots, 10.0, expected=1) as gate:
             await fake.sleep(0.3)  # set-up: validation, the row's task run
             [sent] = await submit(fake, gate, 1)
+            await gate.release()  # its one job is submitted: `_Run._settle`
             await fake.sleep(5.0)  # waiting for the job, downloading it
             return sent
 

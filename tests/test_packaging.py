@@ -90,3 +90,24 @@ def test_the_old_name_of_make_videos_still_works_with_a_warning():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.split() == ["True", "make-videos"], done.stderr
     assert done.stderr.count("DeprecationWarning: extend_videos is now make_videos") == 2
+
+
+@pytest.mark.parametrize("package", [
+    "prefect_grok_video", "prefect_grok_video.flows", "prefect_grok_video.blocks",
+    "prefect_grok_video.manifest", "prefect_grok_video.emulator",
+])  # fmt: skip
+def test_each_package_lists_its_public_api_and_every_name_is_there(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    names = module.__all__
+    assert names and len(set(names)) == len(names)
+    missing = [name for name in names if getattr(module, name, None) is None]
+    assert not missing, f"{package}.__all__ names what it does not have: {missing}"
+
+
+def test_the_package_says_it_is_typed():
+    """PEP 561: `py.typed` is installed with it, so users' type checkers read its hints."""
+    from importlib.resources import files
+
+    assert files("prefect_grok_video").joinpath("py.typed").is_file()

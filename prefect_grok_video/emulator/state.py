@@ -47,6 +47,9 @@ class SubmissionRecord:
 class EmulatorState:
     """Jobs and counters of one emulator, safe to read from any thread."""
 
+    #: Submissions the token bucket holds now (set by `reset`).
+    _tokens: float
+
     def __init__(
         self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:

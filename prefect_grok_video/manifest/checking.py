@@ -265,9 +265,9 @@ def _check_fields(number: int, raw: RawRow, default_model: str) -> _Draft:
     if model is None or model == "":
         draft.model = default_model
     else:
-        problem = _model_problem(model)
-        if problem:
-            problems.setdefault("model", problem)
+        model_problem = _model_problem(model)
+        if model_problem:
+            problems.setdefault("model", model_problem)
             draft.model = default_model
         else:
             draft.model = model
@@ -366,7 +366,7 @@ def _check_action(draft: _Draft, given: Any) -> None:
         return
     text = given.strip().lower() if isinstance(given, str) else None
     if text in ACTIONS:
-        draft.action = text  # type: ignore[assignment]
+        draft.action = text
         return
     shown_value = repr(shown(given, 40)) if isinstance(given, str) else kind_of(given)
     match = closest(text or "", ACTIONS) or next(
@@ -552,8 +552,9 @@ def _chain(draft: _Draft, by_id: dict[str, _Draft]) -> str:
     return " + ".join(reversed(steps))
 
 
-def _parse_duration(value: Any) -> int | None:
-    """The duration given: absent or empty is None; whole numbers and their text pass."""
+def _parse_duration(value: Any) -> Any:
+    """The duration given: absent or empty is None; whole numbers and their text pass as `int`;
+    anything else is returned as given, for `check_duration` to refuse."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -567,8 +568,8 @@ def _parse_duration(value: Any) -> int | None:
         try:
             number = float(text)
         except ValueError:
-            return value  # type: ignore[return-value]  # refused, as given, by check_duration
-        return int(number) if number.is_integer() else value  # type: ignore[return-value]
+            return value
+        return int(number) if number.is_integer() else value
     return value
 
 

@@ -138,7 +138,8 @@ def _read_remote(url: str, where: str) -> bytes:
                 f"the manifest {where} is a folder: give the URL of a manifest file"
             )
         with fs.open(path, "rb") as f:
-            return f.read()
+            content: bytes = f.read()
+            return content
     except FileNotFoundError:
         raise ManifestError(f"manifest not found: {where}") from None
     except (ImportError, OSError, ValueError) as exc:
