@@ -4,7 +4,7 @@ server, against a faulty emulator, through server restarts, dead workers and a d
     python benchmarks/soak.py                   # 2,000 rows (about 15 min): benchmarks/SOAK.md
     python benchmarks/soak.py --short --repeat 3  # the CI version: 200 rows, three times
 
-Everything is set up as README.md's "Run it in production" says, on this machine: a private
+Everything is set up as docs/guides/production.md says, on this machine: a private
 PostgreSQL cluster, `prefect server start` on it, the process pool, `deployments/prefect.yaml`
 deployed with `prefect deploy`, the zombie-run automation of `deployments/automations.yaml`,
 and `prefect worker start --limit 2` workers sharing one result storage folder. The emulator
@@ -147,7 +147,7 @@ class Platform:
         return done.stdout
 
     def deploy(self) -> None:
-        """The README's steps: work pool, deployment, zombie-run automation."""
+        """The steps of docs/guides/production.md: work pool, deployment, zombie-run automation."""
         log("creating the work pool, the deployment and the zombie-run automation")
         self.prefect("work-pool", "create", "grok-video", "--type", "process", "--overwrite")
         self.prefect("--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml",
@@ -566,8 +566,8 @@ class Run:
                 f"({_row_of(r['prompt'])}, {r['early_by'] * 1000:.0f} ms early)"
                 for r in stats["bucket_refusals"]
             )
-            # Not yet a failure (see README, "Reliability at scale"): refused submissions are
-            # retried, so nothing is lost or paid twice; --strict-rate makes it one.
+            # Not yet a failure (see docs/reliability.md, "Reliability at scale"): refused
+            # submissions are retried, so nothing is lost or paid twice; --strict-rate makes it one.
             rate_notes.append(f"{stats['bucket_refused']} submissions over the shared rate "
                               f"(429): {refusals}")  # fmt: skip
             if self.strict_rate:

@@ -3,7 +3,7 @@
 The `publish-video` deployment in `prefect.yaml` runs it, through its trigger, for every
 `grok-video.video.succeeded` event, with the video's path or URL, its row's id and its
 request_id. Replace the body with your own publishing, or give the trigger to your own
-deployment (README, "Automations").
+deployment (docs/guides/automations.md).
 """
 
 from __future__ import annotations

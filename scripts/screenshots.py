@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots of the Prefect UI: `python scripts/screenshots.py`.
+"""Regenerate the documentation's screenshots of the Prefect UI: `python scripts/screenshots.py`.
 
 Starts `prefect server start` in a temporary folder, runs `grok-video demo` against it, and
 saves the run's page with its artifacts and the Event Feed of its videos' asset materializations

@@ -11,7 +11,7 @@
 - `open_artifact(page, url)`: an artifact's page, once its content is drawn.
 - `show_materializations(page, ui_url, count)`: the Event Feed of asset materializations (what
   the open-source UI shows of lineage); the related resources of each materialized asset.
-- `capture(page, ui_url, report, folder)`: the two screenshots of the README into `folder`.
+- `capture(page, ui_url, report, folder)`: the two screenshots of the docs into `folder`.
 
 Also used by `scripts/screenshots.py`.
 """

@@ -48,7 +48,7 @@ _REPORTED = {"done": "succeeded", "moderated": "moderated", "failed": "failed",
 
 @dataclass
 class Figures:
-    """What one checked run amounted to, for the README's reliability table."""
+    """What one checked run amounted to, for the reliability table of docs/reliability.md."""
 
     rows: int
     paid: int

@@ -1,7 +1,7 @@
 """The automations users copy: the `publish-video` deployment's trigger in
 `deployments/prefect.yaml` (a succeeded video runs it), `deployments/notifications.yaml`
 (failures notify through a block) and `deployments/automations.yaml` (runs whose heartbeats
-stop are marked Crashed), created with the commands README.md gives against the
+stop are marked Crashed), created with the commands docs/guides/automations.md gives against the
 session's Prefect server (a temporary server runs the triggers and actions services too), seen
 to fire on a run's events, not again on its rerun, and the downstream run done by a worker."""
 
@@ -67,7 +67,8 @@ class Receiver:
 
 
 def prefect_cli(*args: str, env: dict[str, str]) -> str:
-    """Run `prefect ARGS` from the repository root, as README.md has users do; its output."""
+    """Run `prefect ARGS` from the repository root, as docs/guides/automations.md has users
+    do; its output."""
     done = subprocess.run(["prefect", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=180)  # fmt: skip
     assert done.returncode == 0, f"prefect {args}: {done.stdout}\n{done.stderr}"
@@ -75,7 +76,7 @@ def prefect_cli(*args: str, env: dict[str, str]) -> str:
 
 
 def alerts_file(block_id: object) -> str:
-    """`deployments/notifications.yaml` with the user's block id put in, as README.md says."""
+    """`deployments/notifications.yaml` with the user's block id put in, as docs/guides/ say."""
     text = (REPO / "deployments" / "notifications.yaml").read_text()
     assert text.count(f"block_document_id: {PLACEHOLDER}\n") == 1
     return text.replace(PLACEHOLDER, str(block_id))
@@ -146,11 +147,13 @@ async def test_a_video_that_succeeds_is_published_and_failures_notify(
     from prefect_grok_video.flows import make_videos
 
     env = cli_environment(tmp_path / "prefect-home", api_url=own_server)
-    # README: the work pool, then `prefect deploy` (which creates the trigger's automation)
+    # docs/guides/production.md: the work pool, then `prefect deploy` (which creates the
+    # trigger's automation)
     prefect_cli("work-pool", "create", "grok-video", "--type", "process", "--overwrite", env=env)
     prefect_cli("--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml",
             "--name", "publish-video", env=env)  # fmt: skip
-    # README: a notification block (here one that POSTs to the test), its id in the file, create
+    # docs/guides/automations.md: a notification block (here one that POSTs to the test), its
+    # id in the file, create
     block = CustomWebhookNotificationBlock(
         name="grok-video", url=receiver.url,
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
@@ -273,7 +276,7 @@ def test_the_shipped_definitions_are_what_prefect_reads():
 async def test_the_zombie_run_automation_crashes_a_grok_video_run_whose_heartbeats_stop(
     own_server: str, tmp_path: Path
 ):
-    """`deployments/automations.yaml`, created as README.md says (its window shortened to
+    """`deployments/automations.yaml`, created as docs/guides/ say (its window shortened to
     Prefect's least, 10 s, so the test need not wait 90): a Running flow run of the grok-video
     tag whose heartbeats stop is marked Crashed; one without the tag is left alone."""
     from prefect import flow

@@ -865,7 +865,8 @@ def test_validate_exits_1_listing_each_bad_row(
 def test_validate_honours_grok_video_max_upload_bytes(
     tmp_path: Path, mp4_factory: Callable[..., Path]
 ) -> None:
-    """`validate` refuses a data URL over GROK_VIDEO_MAX_UPLOAD_BYTES, as the README documents."""
+    """`validate` refuses a data URL over GROK_VIDEO_MAX_UPLOAD_BYTES, as docs/configuration.md
+    documents."""
     clip = mp4_factory(seconds=3.5)
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps([{"id": "big", "video": data_url(clip), "prompt": "dusk"}]))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import av
 import pytest
+from docs_pages import python_blocks
 from fixtures_emulator import FAST_POLL, FAST_RETRY
 from fixtures_media import data_url, sha256_key
 
@@ -196,11 +196,9 @@ async def test_expired_result_url_fails_the_download_cleanly(emulator_factory, t
     assert list(tmp_path.iterdir()) == []
 
 
-def test_readme_client_example_runs_against_the_emulator(emulator, tmp_path):
-    """The README's client example, verbatim, with the environment the README shows."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    example = re.search(r"```python\n(from prefect_grok_video import GrokVideoClient.*?)```",
-                        readme, re.S).group(1)  # fmt: skip
+def test_the_client_example_runs_against_the_emulator(emulator, tmp_path):
+    """docs/guides/client.md's example, verbatim, with the environment the page shows."""
+    (example,) = python_blocks("guides/client.md")
     repo = Path(__file__).parents[1]
     env = {
         **os.environ,

@@ -33,7 +33,7 @@ def cluster(prefect_server: str, tmp_path: Path) -> Iterator[Cluster]:
     cluster = Cluster(
         tmp_path, server=prefect_server,
         # one result storage for every process: where cached request_ids and chunk reports
-        # live (on several machines, a shared bucket: see the README)
+        # live (on several machines, a shared bucket: see docs/guides/production.md)
         PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(tmp_path / "shared-results"),
         PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="INFO",
     )  # fmt: skip
@@ -72,7 +72,8 @@ async def _read(api_url: str, flow_run_id: str):
 
 
 def _deploy(cluster: Cluster, **env: str) -> str:
-    """Create the process pool and deploy `deployments/prefect.yaml` as the README says."""
+    """Create the process pool and deploy `deployments/prefect.yaml` as
+    docs/guides/production.md says."""
     # --overwrite: an earlier test on the shared server may have created the pool
     cluster.run("prefect", "work-pool", "create", "grok-video", "--type", "process", "--overwrite")
     return cluster.run("prefect", "--no-prompt", "deploy", "--prefect-file",
@@ -157,8 +158,9 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
         assert all(run.state.is_completed() for run in chunks)
         assert sorted(run.name.rsplit("-rows-", 1)[1] for run in chunks) == ["1-10", "11-20"]
         assert {run.work_pool_name for run in chunks} == {"grok-video"}
-        # `--limit 2`, as the README starts workers: the parent and its two chunk runs are
-        # spread over both workers (without it, the first worker to poll takes all three)
+        # `--limit 2`, as docs/guides/production.md starts workers: the parent and its two
+        # chunk runs are spread over both workers (without it, the first worker to poll takes
+        # all three)
         logs = {
             name: (cluster.root / f"{name}.log").read_text() for name in ("worker-1", "worker-2")
         }
@@ -209,8 +211,9 @@ def test_a_manifest_runs_in_chunks_across_two_workers(cluster: Cluster, tmp_path
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_deployed_without_a_repository_runs_the_checkout(cluster: Cluster, tmp_path: Path):
-    """GROK_VIDEO_REPOSITORY unset (README step 4 skipped): a worker on this machine runs the
-    checkout the deployment was made from, instead of failing every run at the pull step."""
+    """GROK_VIDEO_REPOSITORY unset (step 4 of docs/guides/production.md skipped): a worker on
+    this machine runs the checkout the deployment was made from, instead of failing every run
+    at the pull step."""
     emulator = EmulatorServer(EmulatorConfig(latency=0.5, submit_rate=None))
     emulator.start()
     try:

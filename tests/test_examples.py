@@ -1,5 +1,5 @@
-"""The composition examples users copy, run as written against the emulator: the README's
-sync and async forms, and the three pipelines of `examples/pipelines/`."""
+"""The composition examples users copy, run as written against the emulator: the sync and
+async forms of docs/guides/python.md, and the three pipelines of `examples/pipelines/`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from docs_pages import python_blocks
 from fixtures_emulator import poll_env, set_polls
 from fixtures_prefect import drain_prefect_workers
 from fixtures_server import start_prefect_server
@@ -28,13 +28,6 @@ REPO = Path(__file__).parents[1]
 PIPELINES = REPO / "examples" / "pipelines"
 
 
-def _readme_blocks(section: str) -> list[str]:
-    """The ```python blocks of the README section titled `section`."""
-    readme = (REPO / "README.md").read_text()
-    body = readme.split(f"### {section}\n", 1)[1].split("\n### ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", body, re.S)
-
-
 def _pipeline(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"pipeline_{name}", PIPELINES / f"{name}.py")
     assert spec is not None and spec.loader is not None
@@ -44,17 +37,18 @@ def _pipeline(name: str) -> ModuleType:
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, emulator: Any) -> None:
-    """Runs in this process talk to `emulator`, through the variables the README sets."""
+    """Runs in this process talk to `emulator`, through the variables the docs set."""
     monkeypatch.setenv("GROK_VIDEO_BASE_URL", emulator.base_url)
     monkeypatch.setenv("GROK_VIDEO_API_KEY", emulator.api_key)
     set_polls(monkeypatch)
 
 
 @pytest.mark.parametrize("form", ["sync", "async"])
-def test_the_readmes_composition_examples_run_as_written(
+def test_the_composition_examples_run_as_written(
     form: str, emulator: Any, prefect_server: str, tmp_path: Path
 ) -> None:
-    sync_code, async_code = _readme_blocks("From Python and in your own flows")
+    """docs/guides/python.md's two examples, verbatim."""
+    sync_code, async_code = python_blocks("guides/python.md")
     (tmp_path / "examples").symlink_to(REPO / "examples")
     env = {**os.environ, "GROK_VIDEO_BASE_URL": emulator.base_url,
            "GROK_VIDEO_API_KEY": emulator.api_key, "PREFECT_API_URL": prefect_server,
