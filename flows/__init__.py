@@ -7,12 +7,8 @@ asked for (PEP 562): a command that runs a manifest does not build their paramet
 from typing import TYPE_CHECKING
 
 from prefect_grok_video._lazy import lazy_exports
-from prefect_grok_video.flows.extend import (
-    DEFAULT_OUTPUT,
-    RunListener,
-    make_videos,
-    run_listener,
-)
+from prefect_grok_video.flows.engine.listener import RunListener, run_listener
+from prefect_grok_video.flows.engine.options import DEFAULT_OUTPUT
 from prefect_grok_video.flows.tasks import (
     Finished,
     Submission,
@@ -23,6 +19,7 @@ from prefect_grok_video.flows.tasks import (
     submit_generation,
     wait_for_video,
 )
+from prefect_grok_video.flows.videos import make_videos
 
 if TYPE_CHECKING:
     from prefect_grok_video.flows.single import edit_video, extend_video, generate_video

@@ -1,5 +1,5 @@
 """The flows of one video: `generate_video`, `edit_video` and `extend_video`, each a one-row
-manifest run by the same code as `make_videos` (in `prefect_grok_video.flows.extend`).
+manifest run by the same code as `make_videos` (`prefect_grok_video.flows.engine.run`).
 
 A module of their own, imported on first use: building a flow's parameter schema costs
 Prefect a tenth of a second, which a command that runs a manifest need not pay.
@@ -16,16 +16,11 @@ from prefect import flow
 from prefect.serializers import Serializer
 
 from prefect_grok_video.blocks import GrokVideoCredentials
-from prefect_grok_video.flows.dispatch import sync_callable
-from prefect_grok_video.flows.extend import (
-    Rate,
-    Resubmits,
-    WaitTimeout,
-    _extend,
-    _final,
-)
-from prefect_grok_video.flows.options import DEFAULT_OUTPUT, RunOptions
-from prefect_grok_video.flows.results import RESULT_SERIALIZER
+from prefect_grok_video.flows.engine.dispatch import sync_callable
+from prefect_grok_video.flows.engine.options import DEFAULT_OUTPUT, RunOptions
+from prefect_grok_video.flows.engine.results import RESULT_SERIALIZER
+from prefect_grok_video.flows.engine.run import final, run_manifest
+from prefect_grok_video.flows.videos import Rate, Resubmits, WaitTimeout
 from prefect_grok_video.inputs import is_storage_url
 from prefect_grok_video.manifest import ManifestRow
 from prefect_grok_video.manifest.rows import media_reference
@@ -77,8 +72,8 @@ def _id_for_prompt(prompt: str) -> str:
 async def _one(row: ManifestRow, options: RunOptions, credentials: GrokVideoCredentials | None,
                fail_on_item_error: bool) -> ItemResult:  # fmt: skip
     """Run a one-row manifest: the flows of a single video."""
-    report = await _extend([row], options, credentials)
-    return _final(report, fail_on_item_error, report.items[0])
+    report = await run_manifest([row], options, credentials)
+    return final(report, fail_on_item_error, report.items[0])
 
 
 def _single(output: str, submit_rate: float, wait_timeout: float, max_resubmits: int,

@@ -35,11 +35,16 @@ from pydantic import BaseModel, Field
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.client import AsyncGrokVideoClient
 from prefect_grok_video.errors import GrokVideoError, SubmitOutcomeUnknownError
-from prefect_grok_video.flows.assets import job_metadata
-from prefect_grok_video.flows.budget import BudgetExceededError, run_budget
-from prefect_grok_video.flows.claims import Claim, ClaimedElsewhere, HolderGoneError, SubmitClaims
-from prefect_grok_video.flows.dispatch import SyncCallableTask, sync_callable
-from prefect_grok_video.flows.gate import SubmitGate
+from prefect_grok_video.flows.engine.assets import job_metadata
+from prefect_grok_video.flows.engine.budget import BudgetExceededError, run_budget
+from prefect_grok_video.flows.engine.claims import (
+    Claim,
+    ClaimedElsewhere,
+    HolderGoneError,
+    SubmitClaims,
+)
+from prefect_grok_video.flows.engine.dispatch import SyncCallableTask, sync_callable
+from prefect_grok_video.flows.engine.gate import SubmitGate
 from prefect_grok_video.inputs import (
     ImageInput,
     MediaInput,

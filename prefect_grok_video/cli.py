@@ -243,7 +243,7 @@ async def _run_flow(
     """Run `make_videos` in this process; return its RunReport (or raise `_RunFailed`)."""
     from prefect_grok_video.blocks import GrokVideoCredentials
     from prefect_grok_video.errors import RunFailedError
-    from prefect_grok_video.flows.extend import make_videos, run_listener
+    from prefect_grok_video.flows import make_videos, run_listener
     from prefect_grok_video.report import RunReport
 
     if credentials_name is not None:
@@ -278,7 +278,7 @@ def _check_options(options: dict[str, Any]) -> None:
 
     from pydantic import TypeAdapter, ValidationError
 
-    from prefect_grok_video.flows.extend import make_videos
+    from prefect_grok_video.flows import make_videos
 
     hints = typing.get_type_hints(make_videos.fn, include_extras=True)
     problems = []
@@ -427,7 +427,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         settings = _environment_settings()
         credentials = None if args.credentials else _environment_credentials(settings)
         prepare_prefect()
-        from prefect_grok_video.flows.extend import DEFAULT_OUTPUT
+        from prefect_grok_video.flows.engine.options import DEFAULT_OUTPUT
 
         options = {
             "output": args.output or DEFAULT_OUTPUT,

@@ -153,7 +153,7 @@ async def prefect_server(prefect_api: str) -> str:
     runs (here or in subprocesses given `PREFECT_API_URL`) create it at their own rate.
 
     Subprocesses pointed at it skip starting a temporary server of their own (~10 s each)."""
-    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+    from prefect_grok_video.flows.engine.gate import DEFAULT_LIMIT_NAME
 
     await delete_limit(DEFAULT_LIMIT_NAME)
     return prefect_api
@@ -181,7 +181,7 @@ def forget_submit_limit(api_url: str) -> None:
 
     import httpx
 
-    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+    from prefect_grok_video.flows.engine.gate import DEFAULT_LIMIT_NAME
 
     url = f"{api_url}/v2/concurrency_limits/{DEFAULT_LIMIT_NAME}"
     for _ in range(100):  # a busy SQLite server answers 503 for a moment

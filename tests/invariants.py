@@ -6,7 +6,7 @@
 2. paid submissions per row <= 1 + the resubmissions its retryable asynchronous failures
    (`service_unavailable`, `internal_error`) called for, however the run was killed (a kill
    between the service accepting a submit and its request_id being persisted leaves a claim:
-   flows/claims.py); a row that ended `invalid` or `upstream_failed` was never paid for, and
+   flows/engine/claims.py); a row that ended `invalid` or `upstream_failed` was never paid for, and
    no job was paid for that no row asked for;
 3. no partial or corrupt file under `output`: exactly one `<id>.mp4` per succeeded row, with
    the size and sha256 the report gives, and nothing else (no temporary `.part` file);

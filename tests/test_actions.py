@@ -192,11 +192,13 @@ async def test_single_video_flows_generate_and_edit(emulator, tmp_path):
     ]  # fmt: skip
 
 
-def test_rows_start_upstreams_first_whatever_the_manifests_order():
+async def test_rows_start_upstreams_first_whatever_the_manifests_order():
     """A row may name a later row (`@<id>`): the run starts the later row first, so a row
     under way only ever waits for a row already under way (the run keeps a bounded window of
-    rows going; see `_Run.run_rows`)."""
-    from prefect_grok_video.flows.extend import _upstreams_first
+    rows going; see `RowScheduler.run_rows`)."""
+    import logging
+
+    from prefect_grok_video.flows.engine.chains import Chains
     from prefect_grok_video.manifest import load_manifest
 
     manifest = load_manifest(
@@ -209,6 +211,6 @@ def test_rows_start_upstreams_first_whatever_the_manifests_order():
         ],
         preflight=False,
     )
-    by_id = {row.id: row for row in manifest.rows}
-    order = [row.id for row in _upstreams_first(manifest.valid, by_id)]
+    chains = Chains(manifest, logging.getLogger("test"))
+    order = [row.id for row in chains.upstreams_first(manifest.valid)]
     assert order == ["start", "middle", "end", "alone", "after"]

@@ -25,7 +25,7 @@ from fixtures_emulator import credentials_for
 from fixtures_media import write_csv
 from fixtures_prefect import drain_prefect_workers, report_of
 
-from prefect_grok_video.flows.supervision import HEARTBEATS_MISSED
+from prefect_grok_video.flows.engine.supervision import HEARTBEATS_MISSED
 
 REPO = Path(__file__).parents[1]
 PLACEHOLDER = "NOTIFICATION-BLOCK-ID"

@@ -27,7 +27,7 @@ from fixtures_prefect import delete_limit, drain_prefect_workers, report_of
 from prefect_grok_video.blocks import GrokVideoCredentials
 from prefect_grok_video.emulator import EmulatorConfig, EmulatorServer
 from prefect_grok_video.flows import make_videos
-from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+from prefect_grok_video.flows.engine.gate import DEFAULT_LIMIT_NAME
 from prefect_grok_video.images import MAX_IMAGE_BYTES
 from prefect_grok_video.manifest import InvalidRow, ValidRow, load_manifest
 from prefect_grok_video.report import ItemResult, RunReport

@@ -19,7 +19,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed, Pending, State
 
-from prefect_grok_video.flows import chunks, make_videos
+from prefect_grok_video.flows import make_videos
+from prefect_grok_video.flows.engine import chunks
 from prefect_grok_video.report import ItemResult, RunReport
 
 PASSWORD = "s3cret-chunk-pw"

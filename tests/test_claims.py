@@ -1,7 +1,7 @@
 """Never paid twice across processes: a run killed between the service accepting its jobs and
 their request_ids being recorded, and two runs of the same rows at once (as a chunk run started
 again while the first is alive). The emulator holds each answer back for a while after it has
-accepted (and billed) the job, so both windows are wide open; the claims of flows/claims.py
+accepted (and billed) the job, so both windows are wide open; the claims of flows/engine/claims.py
 must close them."""
 
 from __future__ import annotations

@@ -269,7 +269,7 @@ async def test_a_slow_step_before_sending_never_lets_the_next_submission_overtak
     """What goes on between the pace and the wire (the flows write a claim file there, which
     can take tens of ms on a busy disk) counts as part of the submission: the next one is
     spaced from when it is done, so a strict limit at the same rate refuses nothing."""
-    from prefect_grok_video.flows.gate import SubmitGate
+    from prefect_grok_video.flows.engine.gate import SubmitGate
     from prefect_grok_video.operations import JobRequest
 
     rate = 10.0

@@ -288,7 +288,7 @@ def test_prefect_yaml_describes_the_deployment():
 
     config = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
     deployment = next(d for d in config["deployments"] if d["name"] == "make-videos")
-    assert deployment["entrypoint"] == "flows/extend.py:make_videos"
+    assert deployment["entrypoint"] == "flows/videos.py:make_videos"
     assert (REPO / deployment["entrypoint"].split(":")[0]).is_file()
     assert deployment["work_pool"]["name"] == "grok-video"
     assert deployment["tags"] and deployment["description"]

@@ -424,10 +424,10 @@ async def test_timed_out_rows_resume_waiting_without_paying_again(emulator, tmp_
 async def test_a_run_forgets_each_rows_task_runs_once_the_row_ends(tmp_path, emulator, monkeypatch):
     """Prefect's flow-run context keeps every task run's result for the whole run; the run
     hands each row's task runs (submission and finish) to `TaskRunMemory` when the row ends,
-    and they leave the context (flows/task_run_memory.py)."""
+    and they leave the context (flows/engine/task_run_memory.py)."""
     from prefect.context import FlowRunContext
 
-    from prefect_grok_video.flows.task_run_memory import TaskRunMemory
+    from prefect_grok_video.flows.engine.task_run_memory import TaskRunMemory
 
     still_kept: list[int] = []
     forgotten: list[object] = []

@@ -17,13 +17,18 @@ from itertools import pairwise
 import pytest
 from fake_time import FakeTime
 
-from prefect_grok_video.flows.gate import (
+from prefect_grok_video.flows.engine.gate import (
     BATCH_SECONDS,
     HEADROOM,
     GateClosedError,
     SubmitGate,
 )
-from prefect_grok_video.flows.slots import LimitInfo, SlotSourceError, SlotsRefused, SourceBusy
+from prefect_grok_video.flows.engine.slots import (
+    LimitInfo,
+    SlotSourceError,
+    SlotsRefused,
+    SourceBusy,
+)
 
 NAME = "grok-video-submit"
 
@@ -292,7 +297,7 @@ async def test_one_submission_runs_at_once_take_turns_as_fast_as_they_submit():
         async with new_gate(fake, slots, 10.0, expected=1) as gate:
             await fake.sleep(0.3)  # set-up: validation, the row's task run
             [sent] = await submit(fake, gate, 1)
-            await gate.release()  # its one job is submitted: `_Run._settle`
+            await gate.release()  # its one job is submitted: `JobRunner.settle`
             await fake.sleep(5.0)  # waiting for the job, downloading it
             return sent
 

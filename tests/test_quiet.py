@@ -1,5 +1,5 @@
-"""flows/quiet.py: the routine end line of this package's task runs is not shipped; every other
-line of theirs, and every line of other task runs, still is."""
+"""flows/engine/quiet.py: the routine end line of this package's task runs is not shipped;
+every other line of theirs, and every line of other task runs, still is."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from prefect_grok_video.flows.quiet import routine_task_ends_dropped
+from prefect_grok_video.flows.engine.quiet import routine_task_ends_dropped
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prefect.serializers import JSONSerializer
 
-from prefect_grok_video.flows.results import RESULT_SERIALIZER
+from prefect_grok_video.flows.engine.results import RESULT_SERIALIZER
 from prefect_grok_video.outputs import write_whole
 from prefect_grok_video.report import ItemError, ItemResult, RunReport
 

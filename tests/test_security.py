@@ -283,7 +283,7 @@ async def _prepare(canary: str, base_url: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from prefect_grok_video.flows.gate import DEFAULT_LIMIT_NAME
+    from prefect_grok_video.flows.engine.gate import DEFAULT_LIMIT_NAME
 
     async with get_client() as client:
         with contextlib.suppress(ObjectNotFound):

@@ -1,4 +1,4 @@
-"""Prefect's slot source (flows/slots.py): its contract on a real Prefect server, and the
+"""Prefect's slot source (flows/engine/slots.py): its contract on a real Prefect server, and the
 busy answers it must hand back at once, where Prefect's own client would pause first.
 
 The second part guards what the gate relies on in Prefect's client, public as it is: a
@@ -21,8 +21,8 @@ from fixtures_prefect import delete_limit
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-from prefect_grok_video.flows.gate import SubmitGate
-from prefect_grok_video.flows.slots import (
+from prefect_grok_video.flows.engine.gate import SubmitGate
+from prefect_grok_video.flows.engine.slots import (
     BUSY_STATUSES,
     LimitInfo,
     PrefectSlots,

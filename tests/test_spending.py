@@ -11,7 +11,7 @@ from fixtures_media import make_mp4, write_csv
 from fixtures_prefect import delete_limit, report_of
 
 from prefect_grok_video.flows import make_videos
-from prefect_grok_video.flows.budget import LocalBudget, SharedBudget
+from prefect_grok_video.flows.engine.budget import LocalBudget, SharedBudget
 from prefect_grok_video.manifest import load_manifest
 from prefect_grok_video.pricing import DEFAULT_PRICES, PriceList
 

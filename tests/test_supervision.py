@@ -1,4 +1,4 @@
-"""Watching one chunk run (flows/supervision.py): on the session's Prefect server, runs left
+"""Watching one chunk run (flows/engine/supervision.py): on the session's Prefect server, runs left
 Running with and without heartbeats; with a client that loses the server for a while, what the
 operator is told and how the clocks restart."""
 
@@ -18,8 +18,8 @@ from prefect.client.orchestration import get_client
 from prefect.events import emit_event
 from prefect.states import Crashed, Pending, Running
 
-from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
-from prefect_grok_video.flows.supervision import SupervisionSettings, watch_chunk_run
+from prefect_grok_video.flows.engine.outage import ApiOutage, is_out_of_reach
+from prefect_grok_video.flows.engine.supervision import SupervisionSettings, watch_chunk_run
 
 LOGGER = logging.getLogger("test-supervision")
 

@@ -1,4 +1,4 @@
-"""flows/task_run_memory.py against Prefect's real flow-run context: what it keeps of each
+"""flows/engine/task_run_memory.py against Prefect's real flow-run context: what it keeps of each
 task run is there (in the shape the module reads), and is gone once forgotten. Fails when a
 Prefect release changes `FlowRunContext.run_results` or `task_run_assets`."""
 
@@ -11,7 +11,7 @@ from prefect.assets import materialize
 from prefect.context import FlowRunContext
 from pydantic import BaseModel
 
-from prefect_grok_video.flows.task_run_memory import TaskRunMemory
+from prefect_grok_video.flows.engine.task_run_memory import TaskRunMemory
 
 
 class Made(BaseModel):

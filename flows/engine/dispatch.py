@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from prefect import Flow, Task
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 from prefect.utilities.asyncutils import run_coro_as_sync
-from typing_extensions import ParamSpec
+from typing_extensions import ParamSpec, Self
 
 __all__ = ["SyncCallableFlow", "SyncCallableTask", "caller_is_async", "sync_callable"]
 
@@ -86,35 +86,24 @@ def _sync_callable_class(base: type[Callable_]) -> type[Callable_]:
 
 if TYPE_CHECKING:  # what the classes made below are, as a type checker sees them
 
-    class SyncCallableFlow(Flow[P, Coroutine[Any, Any, R]]):
+    class _SyncCallable(Generic[P, R]):
+        @overload
+        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> Any: ...
+
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]: ...
+
+        def with_options(self, **kwargs: Any) -> Self: ...
+
+    class SyncCallableFlow(_SyncCallable[P, R], Flow[P, Coroutine[Any, Any, R]]):  # type: ignore[misc]
         """An async Prefect flow whose sync callers get its result."""
 
-        @overload  # type: ignore[override]
-        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> Any: ...
-
-        @overload
-        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-
-        def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]: ...
-
-        def with_options(self, **kwargs: Any) -> SyncCallableFlow[P, R]: ...
-
-    class SyncCallableTask(Task[P, Coroutine[Any, Any, R]]):
+    class SyncCallableTask(_SyncCallable[P, R], Task[P, Coroutine[Any, Any, R]]):  # type: ignore[misc]
         """An async Prefect task whose sync callers get its result."""
-
-        @overload  # type: ignore[override]
-        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> Any: ...
-
-        @overload
-        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-
-        def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]: ...
-
-        def with_options(self, **kwargs: Any) -> SyncCallableTask[P, R]: ...
 
 else:
     #: An async flow that returns its result to a sync caller (a class of its own, not a

@@ -26,7 +26,7 @@ database locked.
 The limit is created when missing, with `limit = k` slots decaying at `submit_rate` per second.
 An existing limit is left as it is (an operator may have tuned it) and rules over every run.
 
-The gate's logic is here; the server's side is a `SlotSource` (flows/slots.py: Prefect's,
+The gate's logic is here; the server's side is a `SlotSource` (flows/engine/slots.py: Prefect's,
 by default), and its clock and sleep can be replaced, so tests run it on virtual time.
 """
 
@@ -39,8 +39,8 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from prefect_grok_video.flows.outage import DEFAULT_OUTAGE_SECONDS, ApiOutage
-from prefect_grok_video.flows.slots import (
+from prefect_grok_video.flows.engine.outage import DEFAULT_OUTAGE_SECONDS, ApiOutage
+from prefect_grok_video.flows.engine.slots import (
     LimitInfo,
     PrefectSlots,
     SlotSource,

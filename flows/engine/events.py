@@ -24,7 +24,7 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from prefect_grok_video.flows.assets import asset_key
+from prefect_grok_video.flows.engine.assets import asset_key
 from prefect_grok_video.report import ItemResult, RunReport
 
 __all__ = ["RUN_EVENT", "VIDEO_EVENT_PREFIX", "emit_row_event", "emit_run_event", "row_event_id"]

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from prefect_grok_video.errors import GrokVideoError
-from prefect_grok_video.flows.slots import (
+from prefect_grok_video.flows.engine.slots import (
     PrefectSlots,
     SlotSource,
     SlotSourceError,

@@ -6,7 +6,7 @@ died; a Running run whose process died stays Running unless a zombie-run automat
 Crashed; a chunk run whose process starts while the server is away crashes at its first call.
 So the parent watches each chunk run itself (`watch_chunk_run`) and ends each watch with a
 `Verdict`: the chunk's report, or what went wrong and whether running the chunk again can help.
-`flows/chunks.py` runs a chunk again when it can (free: its paid jobs are cached) and reports
+`flows/engine/chunks.py` runs a chunk again when it can (free: its paid jobs are cached) and reports
 its rows lost, with what to do, when it cannot.
 
 What the parent waits for, and how long (`SupervisionSettings`, `GROK_VIDEO_*` variables):
@@ -44,8 +44,8 @@ from prefect.settings import get_current_settings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
-from prefect_grok_video.flows.slots import without_retries
+from prefect_grok_video.flows.engine.outage import ApiOutage, is_out_of_reach
+from prefect_grok_video.flows.engine.slots import without_retries
 from prefect_grok_video.report import RunReport
 from prefect_grok_video.settings import ENV_PREFIX, read_env
 

@@ -9,7 +9,7 @@ request_ids are cached in the shared result storage, and every chunk passes the 
 concurrency limit, so the submit rate holds across all of them. The parent then merges the
 chunks' reports into one `RunReport` and publishes one set of artifacts.
 
-The parent watches each chunk run itself (flows/supervision.py): one that crashed, failed, or
+The parent watches each chunk run itself (flows/engine/supervision.py): one that crashed, failed, or
 is stuck (Pending with its worker gone, Running without heartbeats) is cancelled and run again,
 up to `GROK_VIDEO_CHUNK_RETRIES` times, for free, since its paid jobs are cached; only then are
 its rows reported lost, with what to do. The parent rides out a Prefect API that goes away.
@@ -40,7 +40,7 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled
 
 from prefect_grok_video.display import shown
-from prefect_grok_video.flows.artifacts import (
+from prefect_grok_video.flows.engine.artifacts import (
     MAX_VIDEO_ARTIFACTS,
     Background,
     ContactSheet,
@@ -48,11 +48,11 @@ from prefect_grok_video.flows.artifacts import (
     publish_report,
     publish_video,
 )
-from prefect_grok_video.flows.budget import SharedBudget, budget_limit_name
-from prefect_grok_video.flows.events import emit_run_event
-from prefect_grok_video.flows.gallery import publish_gallery
-from prefect_grok_video.flows.outage import ApiOutage, is_out_of_reach
-from prefect_grok_video.flows.supervision import SupervisionSettings, watch_chunk_run
+from prefect_grok_video.flows.engine.budget import SharedBudget, budget_limit_name
+from prefect_grok_video.flows.engine.events import emit_run_event
+from prefect_grok_video.flows.engine.gallery import publish_gallery
+from prefect_grok_video.flows.engine.outage import ApiOutage, is_out_of_reach
+from prefect_grok_video.flows.engine.supervision import SupervisionSettings, watch_chunk_run
 from prefect_grok_video.manifest import read_rows
 from prefect_grok_video.manifest.rows import UPSTREAM_PREFIX
 from prefect_grok_video.posters import Poster, PosterError, read_poster
