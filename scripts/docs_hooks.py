@@ -2,7 +2,9 @@
 
 griffe, which reads the source for the reference pages, cannot follow the install's mapping of
 `flows/` and `blocks/` into the package; mkdocs.yml points it at `.docs-layout/` (git-ignored),
-which this fills with a copy of the source before any page is built (`installed_layout.py`).
+which this fills with a copy of the source (`installed_layout.py`): when mkdocs loads this hook,
+since mkdocstrings drops a search path that does not exist yet when it sets up (before any
+`on_config` of a hook), and again at each build of `mkdocs serve`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from installed_layout import ROOT, lay_out
 LAYOUT = ROOT / ".docs-layout"
 
 
-def on_config(config: Any) -> Any:
-    """Lay the package out afresh, from the source as it is now."""
+def _lay_out_afresh() -> None:
     shutil.rmtree(LAYOUT, ignore_errors=True)
     lay_out(LAYOUT, copy=True)
+
+
+_lay_out_afresh()
+
+
+def on_config(config: Any) -> Any:
+    """Lay the package out afresh, from the source as it is now."""
+    _lay_out_afresh()
     return config
