@@ -8,6 +8,10 @@ resubmission this is) and never of the credentials, so a rerun in a new process,
 or a flow retry, gets the same request_id back instead of paying again. Within a run that has a
 spend cap (`flows.budget`), a submit task commits its `cost_estimate` right before it pays, and
 fails with `BudgetExceededError` instead when that would pass the cap.
+
+Longer than most modules (about 560 lines), on purpose: the six tasks users call, each with its
+cache key and its options beside it, since what makes a cached result safe to reuse is read in
+one place with the task that writes it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ function that runs it and returns an exit code (0: every row succeeded, 1: a row
 the commands that need them, so `--help`, `validate` and `emulator` stay light. What the
 terminal shows while a run goes is `prefect_grok_video.console`; the account printed after it,
 `prefect_grok_video.report_text`.
+
+Longer than most modules (about 650 lines): every subcommand's parser is beside the function
+that runs it, so the command line is read in one file; what a command shows or prints lives
+elsewhere.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ What is retried, and what never is, is set out in `prefect_grok_video.policies`;
 service's answers mean, in `prefect_grok_video.responses`; how results are fetched, in
 `prefect_grok_video.downloads`. `GrokVideoClient` (`prefect_grok_video.sync_client`) is the
 synchronous face of this one.
+
+About 400 lines: one method per endpoint of the service, on one class.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ URLs are checked against the service's rules before any request (videos by
 `prefect_grok_video.mp4`, stills by `prefect_grok_video.images`: PNG or JPEG); local and fsspec
 files are streamed as base64 (memory does not grow with the file) with an exact
 ``Content-Length``.
+
+About 430 lines: the rules of every input a row may give, kept together, since the same checks
+run at validation and again at submission.
 """
 
 from __future__ import annotations

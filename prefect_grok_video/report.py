@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from prefect_grok_video.models import USD_PER_TICK
 
-__all__ = ["ITEM_STATUSES", "ItemError", "ItemResult", "ItemStatus", "RunReport"]
+__all__ = ["ITEM_STATUSES", "PAID_BY", "ItemError", "ItemResult", "ItemStatus", "RunReport"]
 
 ItemStatus = Literal[
     "succeeded", "failed", "moderated", "expired", "timed_out", "invalid", "unknown",
@@ -22,6 +22,9 @@ ItemStatus = Literal[
 ]  # fmt: skip
 #: Every outcome a row can end with, in the order reports list them.
 ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+
+#: Who paid for a row's job, by `ItemResult.paid_by_this_run` (empty: no job was paid for).
+PAID_BY: dict[bool | None, str] = {True: "this run", False: "earlier run", None: ""}
 
 #: What to do about each unsuccessful outcome, for summaries and the command line.
 NEXT_STEPS: dict[str, str] = {

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from prefect_grok_video import display
-from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS
+from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, PAID_BY
 
 __all__ = ["format_report"]
 
@@ -15,8 +15,6 @@ __all__ = ["format_report"]
 #: Above this many rows the table lists only the rows that did not succeed.
 _FULL_TABLE_ROWS = 50
 _TABLE_COLUMNS = ("id", "status", "paid", "request_id", "output", "error")
-#: How the table says who paid for a row's job.
-_PAID = {True: "this run", False: "earlier", None: "-"}
 
 
 def _shown_output(path: str | None, root: str) -> str:
@@ -45,7 +43,7 @@ def format_report(report: Any, *, full_table_rows: int = _FULL_TABLE_ROWS) -> li
         (
             display.shown(item.id, 32),
             item.status,
-            _PAID[item.paid_by_this_run],
+            PAID_BY[item.paid_by_this_run] or "-",
             item.request_id or "-",
             _shown_output(item.output, report.output),
             _error_cell(item),

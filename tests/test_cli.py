@@ -359,7 +359,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     cost = first_cost[1]
     assert (f"Cost: ${cost} reported by the service: $0.00 paid by this run, ${cost} by "
             "earlier runs (2 rows from the cache)") in shown, shown  # fmt: skip
-    assert len(re.findall(r"succeeded +earlier +req_", shown)) == 2, shown
+    assert len(re.findall(r"succeeded +earlier run +req_", shown)) == 2, shown
     assert "running" in shown and "2/2" in shown  # the progress bar
     assert "[1/2]" not in shown  # not the line progress
     for word in ("Traceback", "ERROR", "WARNING"):
@@ -380,7 +380,7 @@ def test_run_succeeds_quietly_then_a_rerun_pays_for_nothing(
     assert emulator.state.accepted == 3
     assert "by earlier runs (2 rows from the cache)" in done.stdout, done.stdout
     assert len(re.findall(r"succeeded +this run +req_", done.stdout)) == 1, done.stdout
-    assert len(re.findall(r"succeeded +earlier +req_", done.stdout)) == 2, done.stdout
+    assert len(re.findall(r"succeeded +earlier run +req_", done.stdout)) == 2, done.stdout
     noise = [w for w in ("Traceback", "ERROR", "WARNING", "Finished in state") if w in everything]
     assert not noise, everything
 

@@ -25,7 +25,7 @@ from prefect.artifacts import (
 
 from prefect_grok_video.logs import Logger
 from prefect_grok_video.posters import Poster, PosterError, data_url, read_poster
-from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, ItemResult, RunReport
+from prefect_grok_video.report import ITEM_STATUSES, NEXT_STEPS, PAID_BY, ItemResult, RunReport
 
 __all__ = [
     "CONTACT_SHEET_ROWS",
@@ -41,8 +41,6 @@ __all__ = [
 
 #: Rows of failures listed by name in the summary; the table has them all.
 _LISTED_FAILURES = 20
-#: The results table's "paid" column: by whom a row's job was paid (unknown: empty).
-_PAID_BY: dict[bool | None, str] = {True: "this run", False: "earlier run"}
 #: Succeeded rows that get an artifact of their own: past that, the results table (which has
 #: every row's output) and the contact sheet are the place, and an artifact per row would cost
 #: the server an artifact and two events per row (benchmarks/NOTES.md).
@@ -219,7 +217,7 @@ def table_rows(report: RunReport) -> list[dict[str, object]]:
             "upstream": item.upstream or "",
             "duration": item.duration,
             "cost_usd": item.cost_usd,
-            "paid": _PAID_BY.get(item.paid_by_this_run, ""),
+            "paid": PAID_BY[item.paid_by_this_run],
             "output": item.output or "",
             "error": item.error.message if item.error else "",
         }

@@ -14,6 +14,9 @@ A submit takes `video` and `image` as a string or as `{"url": ...}` (xAI's REST 
 shows objects, the platform's extension page a string); what each operation accepts is read
 from `prefect_grok_video.operations`. A `video` that is one of this emulator's own result URLs
 is that job's output: a chain's real input length is checked.
+
+About 540 lines: one handler per endpoint of the service, each with the platform's quirks it
+plays, so that the emulator reads like API.md's table of endpoints.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What becomes of one submission: input checks, prompt directives, outcome, and its poll answer.
 
 Pure functions and a `Job` record, without HTTP or locking, so the rules read in one place.
+(About 400 lines, for that reason.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each row is checked completely (its fields against its action's limits, its id a
 others, its video or still resolved and preflighted in a thread pool, and, for a row whose video
 is another row's result, the chain it belongs to), so an `InvalidRow` lists every problem found
 at once.
+
+About 610 lines: one check per field, all of them here, since a row's problems are gathered
+together and many checks read other fields of the same row.
 """
 
 from __future__ import annotations
