@@ -27,9 +27,16 @@ def _lay_out_afresh() -> None:
 
 
 _lay_out_afresh()
+#: Whether the layout made on loading is still the current one (the first build uses it).
+_laid_out_on_load = True
 
 
 def on_config(config: Any) -> Any:
-    """Lay the package out afresh, from the source as it is now."""
-    _lay_out_afresh()
+    """Lay the package out afresh for each rebuild of `mkdocs serve` (not for the first
+    build, which the layout made on loading serves)."""
+    global _laid_out_on_load
+    if _laid_out_on_load:
+        _laid_out_on_load = False
+    else:
+        _lay_out_afresh()
     return config
